@@ -1,0 +1,195 @@
+"""Read and write the original ELMo files: options.json and weights.hdf5.
+
+This module is the only code that knows the HDF5 layout of bilm-tf. Every conversion
+happens in ``_to_torch`` / ``_to_file``, which are exact inverses of each other.
+"""
+import json
+from pathlib import Path
+from typing import Callable, List, NamedTuple, Tuple, Union
+
+import h5py
+import numpy
+import srsly
+import torch
+
+from .errors import Errors
+from .nn.bilm import BiLM
+from .nn.options import ElmoOptions
+
+PathLike = Union[str, Path]
+LSTM_PREFIX = "RNN_{d}/RNN/MultiRNNCell/Cell{l}/LSTMCell/"
+# Extra datasets of ours; other ELMo readers ignore them.
+INITIAL_STATE = "spacy_elmo/initial_state_{part}"
+
+
+def _tf_to_torch_gates(w: numpy.ndarray, c: int) -> numpy.ndarray:
+    # TF packs gates (i, j=new memory, f, o); ours are (i, f, o, g) so that one sigmoid
+    # covers the first 3C columns.
+    i, j, f, o = (w[..., k * c : (k + 1) * c] for k in range(4))
+    return numpy.concatenate([i, f, o, j], axis=-1)
+
+
+def _torch_to_tf_gates(w: numpy.ndarray, c: int) -> numpy.ndarray:
+    i, f, o, j = (w[..., k * c : (k + 1) * c] for k in range(4))
+    return numpy.concatenate([i, j, f, o], axis=-1)
+
+
+def read_options(path: PathLike) -> ElmoOptions:
+    """Parse and validate options.json; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(Errors.E001.format(path=path))
+    try:
+        cfg = srsly.read_json(path)
+    except ValueError as err:
+        raise ValueError(Errors.E002.format(path=path, error=err)) from None
+    try:
+        return ElmoOptions.from_dict(cfg)
+    except KeyError as err:
+        raise ValueError(Errors.E003.format(path=path, problem=f"missing key {err}")) from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(Errors.E003.format(path=path, problem=err)) from None
+
+
+def write_options(options: ElmoOptions, path: PathLike) -> None:
+    Path(path).write_text(json.dumps(options.to_dict(), indent=2) + "\n", encoding="utf8")
+
+
+class Entry(NamedTuple):
+    """One dataset of the weights file and how it maps onto our parameters."""
+
+    name: str
+    shape: Tuple[int, ...]
+    get: Callable[[], numpy.ndarray]  # ours -> file layout
+    set: Callable[[numpy.ndarray], None]  # file layout -> ours
+
+
+def _param(tensor: torch.Tensor, index=None) -> Callable[[numpy.ndarray], None]:
+    def assign(value: numpy.ndarray) -> None:
+        target = tensor if index is None else tensor[index]
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(numpy.ascontiguousarray(value)))
+    return assign
+
+
+def _np(tensor: torch.Tensor) -> numpy.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
+def weight_table(bilm: BiLM) -> List[Entry]:
+    """Our parameter <-> HDF5 dataset table, with each conversion and why (bilm-tf layout)."""
+    opts, enc = bilm.options, bilm.token_encoder
+    F, P, C, D = opts.n_filters, opts.projection_dim, opts.lstm_dim, opts.char_dim
+    emb = enc.char_embedding.weight
+    table = [
+        # The file has no row for padding id 0 (ids are shifted by +1): a zero row goes first.
+        Entry("char_embed", (emb.shape[0] - 1, D), lambda: _np(emb[1:]),
+              lambda a: _param(emb)(numpy.concatenate([numpy.zeros_like(a[:1]), a]))),
+    ]
+    for i, (conv, (width, n)) in enumerate(zip(enc.convs, opts.filters)):
+        # TF conv2d kernel (1, width, D, n) <-> torch Conv1d weight (n, D, width)
+        table.append(Entry(f"CNN/W_cnn_{i}", (1, width, D, n),
+                           lambda c=conv: _np(c.weight.permute(2, 1, 0))[None],
+                           lambda a, c=conv: _param(c.weight)(a[0].transpose(2, 1, 0))))
+        table.append(_plain(f"CNN/b_cnn_{i}", conv.bias))
+    for k in range(opts.n_highway):
+        for part in ("carry", "transform"):
+            lin = getattr(enc.highway, part)[k]
+            table.append(_transposed(f"CNN_high_{k}/W_{part}", lin.weight))
+            table.append(_plain(f"CNN_high_{k}/b_{part}", lin.bias))
+    if enc.projection is not None:
+        table.append(_transposed("CNN_proj/W_proj", enc.projection.weight))
+        table.append(_plain("CNN_proj/b_proj", enc.projection.bias))
+    for l, layer in enumerate(bilm.lstm.layers):
+        for d in range(2):
+            table.extend(_lstm_table(LSTM_PREFIX.format(d=d, l=l), layer, d, C))
+    return table
+
+
+def _plain(name: str, tensor: torch.Tensor, index=None) -> Entry:
+    target = tensor if index is None else tensor[index]
+    return Entry(name, tuple(target.shape), lambda: _np(target), _param(tensor, index))
+
+
+def _transposed(name: str, weight: torch.Tensor) -> Entry:
+    # TF computes x @ W; torch Linear stores W transposed.
+    return Entry(name, tuple(weight.shape[::-1]), lambda: _np(weight.T),
+                 lambda a: _param(weight)(a.T))
+
+
+def _lstm_table(prefix: str, layer, d: int, C: int) -> List[Entry]:
+    d_in = layer.w_input.shape[1]
+
+    def set_w0(a: numpy.ndarray) -> None:
+        # W_0 stacks input rows over recurrent rows ([x; h] @ W_0); gates reordered.
+        gates = _tf_to_torch_gates(a, C)
+        _param(layer.w_input, d)(gates[:d_in])
+        _param(layer.w_hidden, d)(gates[d_in:])
+
+    def get_w0() -> numpy.ndarray:
+        both = numpy.concatenate([_np(layer.w_input[d]), _np(layer.w_hidden[d])])
+        return _torch_to_tf_gates(both, C)
+
+    return [
+        Entry(prefix + "W_0", (d_in + layer.proj_dim, 4 * C), get_w0, set_w0),
+        # Gate order converted; TF's forget_bias +1 is added at run time, never stored.
+        Entry(prefix + "B", (4 * C,), lambda: _torch_to_tf_gates(_np(layer.bias[d]), C),
+              lambda a: _param(layer.bias, d)(_tf_to_torch_gates(a, C))),
+        _plain(prefix + "W_P_0", layer.w_proj, d),
+    ]
+
+
+def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
+    """Load an original-format weights file into ``bilm``; errors name file and dataset."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(Errors.E004.format(path=path))
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(Errors.E005.format(path=path, error=err)) from None
+    with handle:
+        for entry in weight_table(bilm):
+            entry.set(_read_dataset(handle, path, entry.name, entry.shape))
+        if INITIAL_STATE.format(part="h") in handle:
+            h = _read_dataset(handle, path, INITIAL_STATE.format(part="h"), tuple(bilm.initial_h.shape))
+            c = _read_dataset(handle, path, INITIAL_STATE.format(part="c"), tuple(bilm.initial_c.shape))
+            _param(bilm.initial_h)(h)
+            _param(bilm.initial_c)(c)
+    return bilm
+
+
+def _read_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> numpy.ndarray:
+    if name not in handle:
+        raise KeyError(Errors.E006.format(path=path, dataset=name, expected=shape))
+    dataset = handle[name]
+    if tuple(dataset.shape) != tuple(shape):
+        raise ValueError(Errors.E007.format(
+            path=path, dataset=name, expected=tuple(shape), found=tuple(dataset.shape)))
+    value = numpy.asarray(dataset[...], dtype=numpy.float32)
+    if not numpy.isfinite(value).all():
+        raise ValueError(Errors.E012.format(path=path, dataset=name))
+    return value
+
+
+def save_weights(bilm: BiLM, path: PathLike) -> None:
+    """Write ``bilm`` in the original HDF5 layout (float32), plus our initial state."""
+    with h5py.File(Path(path), "w") as handle:
+        for entry in weight_table(bilm):
+            handle.create_dataset(entry.name, data=entry.get().astype(numpy.float32))
+        if bool(bilm.initial_h.any() or bilm.initial_c.any()):
+            handle.create_dataset(INITIAL_STATE.format(part="h"), data=_np(bilm.initial_h))
+            handle.create_dataset(INITIAL_STATE.format(part="c"), data=_np(bilm.initial_c))
+
+
+def load_allennlp(options_file: PathLike, weight_file: PathLike) -> BiLM:
+    """Build the biLM described by ``options_file`` and load ``weight_file`` into it."""
+    bilm = BiLM(read_options(options_file))
+    load_weights(bilm, weight_file)
+    return bilm.eval()
+
+
+def save_allennlp(bilm: BiLM, options_file: PathLike, weight_file: PathLike) -> None:
+    """Write options.json and weights.hdf5 in the original layout."""
+    write_options(bilm.options, options_file)
+    save_weights(bilm, weight_file)

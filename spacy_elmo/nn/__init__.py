@@ -1,0 +1,12 @@
+"""Pure PyTorch ELMo modules (no spaCy or Thinc imports here)."""
+from .bilm import BiLM
+from .embedder import Embedder, TokenCache
+from .lstm import BiLstmLayer, BiLstmStack
+from .options import ElmoOptions, published_options
+from .scalar_mix import ScalarMix
+from .token_encoder import CharCNNEncoder
+
+__all__ = [
+    "BiLM", "BiLstmLayer", "BiLstmStack", "CharCNNEncoder", "ElmoOptions", "Embedder",
+    "ScalarMix", "TokenCache", "published_options",
+]

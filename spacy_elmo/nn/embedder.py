@@ -1,0 +1,164 @@
+"""Batched, cached inference over token lists with a ``BiLM``."""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import torch
+
+from ..chars import boundary_char_ids, word_to_char_ids
+from ..errors import Errors
+from .bilm import BiLM
+from .lstm import State
+
+# Cache keys of the sentence boundaries: tuples, so no token string can collide with them.
+BOS_KEY = ("<S>",)
+EOS_KEY = ("</S>",)
+Key = Union[str, Tuple[str]]
+
+
+class TokenCache:
+    """A bounded LRU cache of token-encoder outputs, keyed by word.
+
+    The token encoder is context-free, so repeated words are encoded once. Entries are
+    dropped whenever the model's parameters change (checked through their versions).
+    """
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self.max_size = max_size
+        self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
+        self._stamp: Optional[Tuple] = None
+
+    def lookup(self, bilm: BiLM, words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
+        """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
+        stamp = tuple((id(p), p._version, p.device) for p in bilm.token_encoder.parameters())
+        if stamp != self._stamp:
+            self._vectors.clear()
+            self._stamp = stamp
+        found = {}
+        missing = []
+        for word in words:
+            vector = self._vectors.get(word)
+            if vector is None:
+                missing.append(word)
+            else:
+                self._vectors.move_to_end(word)
+                found[word] = vector
+        if missing:
+            found.update(_encode_words(bilm, missing))
+            if self.max_size > 0:
+                for word in missing:
+                    self._vectors[word] = found[word]
+                while len(self._vectors) > self.max_size:
+                    self._vectors.popitem(last=False)
+        return found
+
+
+def _encode_words(bilm: BiLM, words: List[Key], chunk: int = 4096) -> Dict[Key, torch.Tensor]:
+    max_chars = bilm.options.max_characters_per_token
+    bounds = dict(zip((BOS_KEY, EOS_KEY), boundary_char_ids(max_chars)))
+    device = bilm.initial_h.device
+    out: Dict[Key, torch.Tensor] = {}
+    for start in range(0, len(words), chunk):
+        part = words[start : start + chunk]
+        ids = numpy.stack([
+            bounds[w] if isinstance(w, tuple) else word_to_char_ids(w, max_chars) for w in part
+        ])
+        vectors = bilm.token_encoder(torch.from_numpy(ids).to(device))
+        out.update(zip(part, vectors))
+    return out
+
+
+class Embedder:
+    """Embed sentences (lists of token strings) with a ``BiLM`` in eval mode.
+
+    batch_size (int): sentences per LSTM batch.
+    stateful (bool): reproduce the original implementations: sentences are taken in the
+        given order, in consecutive batches, and row k of each batch starts from the final
+        LSTM state of row k of the previous batch (rows new to a batch start from the
+        model's initial state). The state lives on this object, not on the model, and
+        carries over to the next call. Default False: every sentence starts fresh, sorted
+        by length for speed; results do not depend on batching.
+    cache (TokenCache): token-encoder cache to share across calls; a private one if None.
+    """
+
+    def __init__(
+        self, bilm: BiLM, batch_size: int = 64, stateful: bool = False,
+        cache: Optional[TokenCache] = None,
+    ) -> None:
+        self.bilm = bilm
+        self.batch_size = max(1, int(batch_size))
+        self.stateful = stateful
+        self.cache = cache if cache is not None else TokenCache()
+        self.state: Optional[List[State]] = None
+
+    def __call__(self, sentences: Sequence[Sequence[str]]) -> List[numpy.ndarray]:
+        _check_sentences(sentences)
+        if self.stateful:
+            order = list(range(len(sentences)))
+        else:
+            order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+        results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
+        was_training = self.bilm.training
+        self.bilm.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    layers = self._run_batch([sentences[i] for i in rows])
+                    for row, index in enumerate(rows):
+                        n = len(sentences[index])
+                        results[index] = layers[:, row, 1 : n + 1].cpu().numpy()
+        finally:
+            self.bilm.train(was_training)
+        return results  # type: ignore[return-value]
+
+    def _run_batch(self, batch: List[Sequence[str]]) -> torch.Tensor:
+        bilm = self.bilm
+        words = sorted({w for s in batch for w in s})
+        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
+        # table rows: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
+        table = torch.stack(
+            [torch.zeros_like(vectors[BOS_KEY]), vectors[BOS_KEY], vectors[EOS_KEY]]
+            + [vectors[w] for w in words]
+        )
+        row_of = {w: i + 3 for i, w in enumerate(words)}
+        ids = numpy.zeros((len(batch), max(len(s) for s in batch) + 2), dtype=numpy.int64)
+        for row, sentence in enumerate(batch):
+            ids[row, 0] = 1
+            ids[row, 1 : len(sentence) + 1] = [row_of[w] for w in sentence]
+            ids[row, len(sentence) + 1] = 2
+        tokens = table[torch.from_numpy(ids).to(table.device)]
+        lengths = torch.tensor([len(s) + 2 for s in batch])
+        state = self._batch_state(len(batch)) if self.stateful else None
+        layers, _, finals = bilm.contextualize(tokens, lengths, state)
+        if self.stateful:
+            self._keep_state(finals)
+        return layers
+
+    def _batch_state(self, batch: int) -> List[State]:
+        fresh = self.bilm.default_state(batch)
+        if self.state is None:
+            return fresh
+        kept = self.state[0][0].shape[1]
+        if kept >= batch:
+            return [(h[:, :batch], c[:, :batch]) for h, c in self.state]
+        return [
+            (torch.cat([h, fh[:, kept:]], 1), torch.cat([c, fc[:, kept:]], 1))
+            for (h, c), (fh, fc) in zip(self.state, fresh)
+        ]
+
+    def _keep_state(self, finals: List[State]) -> None:
+        if self.state is None or self.state[0][0].shape[1] <= finals[0][0].shape[1]:
+            self.state = finals
+            return
+        n = finals[0][0].shape[1]
+        self.state = [
+            (torch.cat([fh, h[:, n:]], 1), torch.cat([fc, c[:, n:]], 1))
+            for (fh, fc), (h, c) in zip(finals, self.state)
+        ]
+
+
+def _check_sentences(sentences: Sequence[Sequence[str]]) -> None:
+    for index, sentence in enumerate(sentences):
+        if isinstance(sentence, str) or not all(isinstance(w, str) for w in sentence):
+            raise TypeError(Errors.E011.format(index=index, found=sentence))

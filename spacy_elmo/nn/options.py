@@ -1,0 +1,153 @@
+"""The dimensions of an ELMo biLM: what options.json says, parsed and validated once."""
+from dataclasses import dataclass, field
+from typing import Any, Dict, Tuple
+
+from ..errors import Errors
+
+ACTIVATIONS = ("relu", "tanh")
+
+
+@dataclass(frozen=True)
+class ElmoOptions:
+    """Architecture of a biLM, in the original options.json vocabulary.
+
+    lstm_dim (int): LSTM cell size C (4096 in the published models).
+    projection_dim (int): projection size P of the LSTM output and the token encoder.
+    n_layers (int): LSTM layers L per direction.
+    cell_clip (float): clip the cell to [-cell_clip, cell_clip]; 0 or None: no clip.
+    proj_clip (float): clip the projected output likewise.
+    use_skip_connections (bool): layer l > 0 adds its input to its output.
+    char_dim (int): character embedding size.
+    filters (tuple): (width, n_filters) per convolution.
+    n_highway (int): highway layers after the convolutions.
+    n_characters (int): 262 for prediction; 261 as the original trainer writes it.
+    max_characters_per_token (int): char ids per token (50).
+    activation (str): "relu" or "tanh" after each convolution.
+    """
+
+    lstm_dim: int
+    projection_dim: int
+    n_layers: int
+    cell_clip: float = 3.0
+    proj_clip: float = 3.0
+    use_skip_connections: bool = True
+    char_dim: int = 16
+    filters: Tuple[Tuple[int, int], ...] = ((1, 32), (2, 32), (3, 64), (4, 128))
+    n_highway: int = 2
+    n_characters: int = 262
+    max_characters_per_token: int = 50
+    activation: str = "relu"
+    extra: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", tuple((int(w), int(n)) for w, n in self.filters))
+        if self.n_characters not in (261, 262):
+            raise ValueError(Errors.E008.format(value=self.n_characters))
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(Errors.E009.format(value=self.activation))
+        if self.max_characters_per_token < 3:
+            raise ValueError(Errors.E010.format(value=self.max_characters_per_token))
+        for name in ("lstm_dim", "projection_dim", "n_layers", "char_dim"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, found {getattr(self, name)}")
+        if not self.filters:
+            raise ValueError("char_cnn.filters must list at least one [width, n_filters] pair")
+
+    @property
+    def n_filters(self) -> int:
+        """F, the width of the concatenated convolution outputs."""
+        return sum(n for _, n in self.filters)
+
+    @property
+    def embedding_rows(self) -> int:
+        """Rows of the char embedding at prediction time: always 262.
+
+        The original trainer writes 261 (ids 0..260, unshifted); prediction shifts every
+        id by +1 to free 0 for padding, so one more row is needed (bilm-tf README FAQ).
+        """
+        return 262
+
+    @property
+    def output_dim(self) -> int:
+        """Width of every output layer: [forward; backward] = 2P."""
+        return 2 * self.projection_dim
+
+    @property
+    def n_output_layers(self) -> int:
+        return self.n_layers + 1
+
+    @classmethod
+    def from_dict(cls, cfg: Dict[str, Any]) -> "ElmoOptions":
+        """Parse the original options.json layout (``lstm`` and ``char_cnn`` blocks)."""
+        lstm, cnn = cfg["lstm"], cfg["char_cnn"]
+        known_lstm = {"dim", "projection_dim", "n_layers", "cell_clip", "proj_clip",
+                      "use_skip_connections"}
+        known_cnn = {"embedding", "filters", "n_highway", "n_characters",
+                     "max_characters_per_token", "activation"}
+        extra = {k: v for k, v in cfg.items() if k not in ("lstm", "char_cnn")}
+        extra.update({f"lstm.{k}": v for k, v in lstm.items() if k not in known_lstm})
+        extra.update({f"char_cnn.{k}": v for k, v in cnn.items() if k not in known_cnn})
+        return cls(
+            lstm_dim=int(lstm["dim"]),
+            projection_dim=int(lstm["projection_dim"]),
+            n_layers=int(lstm["n_layers"]),
+            cell_clip=float(lstm.get("cell_clip") or 0.0),
+            proj_clip=float(lstm.get("proj_clip") or 0.0),
+            use_skip_connections=bool(lstm.get("use_skip_connections", False)),
+            char_dim=int(cnn["embedding"]["dim"]),
+            filters=tuple(tuple(f) for f in cnn["filters"]),
+            n_highway=int(cnn.get("n_highway") or 0),
+            n_characters=int(cnn.get("n_characters", 262)),
+            max_characters_per_token=int(cnn.get("max_characters_per_token", 50)),
+            activation=str(cnn.get("activation", "relu")),
+            extra=extra,
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The original options.json layout (written with n_characters 262)."""
+        cfg: Dict[str, Any] = {
+            "lstm": {
+                "dim": self.lstm_dim,
+                "projection_dim": self.projection_dim,
+                "n_layers": self.n_layers,
+                "cell_clip": self.cell_clip,
+                "proj_clip": self.proj_clip,
+                "use_skip_connections": self.use_skip_connections,
+            },
+            "char_cnn": {
+                "embedding": {"dim": self.char_dim},
+                "filters": [list(f) for f in self.filters],
+                "n_highway": self.n_highway,
+                "n_characters": 262,
+                "max_characters_per_token": self.max_characters_per_token,
+                "activation": self.activation,
+            },
+        }
+        for key, value in self.extra.items():
+            if key.startswith("lstm."):
+                cfg["lstm"][key[5:]] = value
+            elif key.startswith("char_cnn."):
+                cfg["char_cnn"][key[9:]] = value
+            else:
+                cfg[key] = value
+        return cfg
+
+    def replace(self, **changes: Any) -> "ElmoOptions":
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        values.update(changes)
+        return ElmoOptions(**values)
+
+
+PUBLISHED_FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
+# name: (lstm_dim, projection_dim, n_highway), all with 2 layers, clip 3, skip connections
+PUBLISHED = {"small": (1024, 128, 1), "medium": (2048, 256, 1), "original": (4096, 512, 2)}
+
+
+def published_options(size: str) -> ElmoOptions:
+    """The published architectures by name: "small", "medium" or "original"."""
+    if size not in PUBLISHED:
+        raise ValueError(f"Unknown architecture '{size}': use one of {sorted(PUBLISHED)}.")
+    lstm_dim, projection_dim, n_highway = PUBLISHED[size]
+    return ElmoOptions(
+        lstm_dim, projection_dim, 2, 3.0, 3.0, True, 16, PUBLISHED_FILTERS, n_highway
+    )
