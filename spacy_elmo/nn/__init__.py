@@ -5,8 +5,9 @@ from .lstm import BiLstmLayer, BiLstmStack
 from .options import ElmoOptions, published_options
 from .scalar_mix import ScalarMix
 from .token_encoder import CharCNNEncoder
+from .warmup import reset_initial_state, warm_up
 
 __all__ = [
     "BiLM", "BiLstmLayer", "BiLstmStack", "CharCNNEncoder", "ElmoOptions", "Embedder",
-    "ScalarMix", "TokenCache", "published_options",
+    "ScalarMix", "TokenCache", "published_options", "reset_initial_state", "warm_up",
 ]

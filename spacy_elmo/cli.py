@@ -1,0 +1,9 @@
+"""The ``python -m spacy_elmo`` command line (typer, as spaCy's own CLI)."""
+import typer
+
+app = typer.Typer(
+    name="spacy-elmo", help="ELMo biLMs for spaCy: convert, embed, pretrain, evaluate.",
+    no_args_is_help=True, add_completion=False,
+)
+
+# Each module below registers its commands on ``app`` when imported.

@@ -1,0 +1,100 @@
+"""Same sentence, same vectors: whatever else is in the batch, its order or padding."""
+import numpy
+import pytest
+import srsly
+
+from spacy_elmo import load_allennlp, published_options
+from spacy_elmo.nn import Embedder, reset_initial_state, warm_up
+
+from .conftest import random_bilm
+
+SENTENCE = "The quick brown fox jumped over the lazy dog near the river bank .".split()
+SHORT = ["Hi", "!"]
+LONG = ("Once upon a time , in a land far away , there lived a king who had three daughters "
+        "and a very large number of horses , dogs and other animals .").split()
+
+
+@pytest.fixture(scope="module")
+def fixture_bilm(fixture_dir):
+    return load_allennlp(fixture_dir / "options.json", fixture_dir / "lm_weights.hdf5")
+
+
+@pytest.fixture(scope="module")
+def bigger_bilm():
+    options = published_options("small").replace(lstm_dim=256, projection_dim=64)
+    return random_bilm(options, seed=4, scale=0.1)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_sentence_alone_equals_sentence_in_padded_batch(fixture_bilm, batch_size, position):
+    alone = fixture_bilm.embed([SENTENCE])[0]
+    batch = [SHORT, LONG]
+    batch.insert(position, SENTENCE)
+    together = fixture_bilm.embed(batch, batch_size=batch_size)[position]
+    numpy.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
+
+
+def test_bigger_model_is_batch_independent(bigger_bilm):
+    alone = bigger_bilm.embed([SENTENCE])[0]
+    together = bigger_bilm.embed([LONG, SENTENCE, SHORT, LONG[:7]], batch_size=4)[1]
+    numpy.testing.assert_allclose(together, alone, atol=1e-4, rtol=0)
+
+
+def test_same_batch_twice_is_bit_identical(fixture_bilm):
+    batch = [LONG, SENTENCE, SHORT]
+    first, second = fixture_bilm.embed(batch), fixture_bilm.embed(batch)
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_previous_calls_do_not_leak_state(fixture_bilm):
+    before = fixture_bilm.embed([SENTENCE])[0]
+    fixture_bilm.embed([LONG] * 5)
+    assert numpy.array_equal(fixture_bilm.embed([SENTENCE])[0], before)
+
+
+def test_stateful_mode_does_depend_on_history(fixture_bilm):
+    embedder = Embedder(fixture_bilm, batch_size=1, stateful=True)
+    first = embedder([SENTENCE])[0]
+    second = embedder([SENTENCE])[0]
+    assert abs(first - second).max() > 1e-3
+    numpy.testing.assert_array_equal(first, fixture_bilm.embed([SENTENCE])[0])
+
+
+def test_empty_sentence_gives_empty_array(fixture_bilm):
+    out = fixture_bilm.embed([[], SENTENCE, []])
+    assert out[0].shape == (3, 0, 32) and out[2].shape == (3, 0, 32)
+    numpy.testing.assert_allclose(out[1], fixture_bilm.embed([SENTENCE])[0], atol=1e-5)
+
+
+def test_embed_rejects_untokenized_strings(fixture_bilm):
+    with pytest.raises(TypeError, match="Sentence 1 is not a list of strings"):
+        fixture_bilm.embed([SENTENCE, "a plain string"])
+
+
+@pytest.mark.parametrize("token", ["😀🎉", "中文字符", "e\u0301", "", "a" * 120, "\x07\x1b"])
+def test_any_token_embeds_to_finite_vectors(fixture_bilm, token):
+    out = fixture_bilm.embed([["before", token, "after"]])[0]
+    assert out.shape == (3, 3, 32) and numpy.isfinite(out).all()
+
+
+def test_tokens_past_48_bytes_share_a_vector(fixture_bilm):
+    a, b = "x" * 48 + "tail-one", "x" * 48 + "another-tail"
+    out = fixture_bilm.embed([[a], [b]])
+    numpy.testing.assert_array_equal(out[0], out[1])
+
+
+def test_warm_up_gives_a_deterministic_warmed_start(fixture_dir, tmp_path):
+    from spacy_elmo import save_allennlp
+
+    bilm = load_allennlp(fixture_dir / "options.json", fixture_dir / "lm_weights.hdf5")
+    cold = bilm.embed([SENTENCE])[0]
+    text = [s.split() for lst in srsly.read_json(fixture_dir / "sentences.json") for s in lst]
+    warm_up(bilm, text, batch_size=3)
+    warm = bilm.embed([SENTENCE])[0]
+    assert abs(warm[-1] - cold[-1]).max() > 1e-3
+    numpy.testing.assert_allclose(bilm.embed([LONG, SENTENCE])[1], warm, atol=1e-5)
+    save_allennlp(bilm, tmp_path / "o.json", tmp_path / "w.hdf5")
+    reloaded = load_allennlp(tmp_path / "o.json", tmp_path / "w.hdf5")
+    numpy.testing.assert_array_equal(reloaded.embed([SENTENCE])[0], warm)
+    numpy.testing.assert_array_equal(reset_initial_state(reloaded).embed([SENTENCE])[0], cold)
