@@ -34,6 +34,8 @@ setup(
             "spacy-elmo.ElmoModel.v1 = spacy_elmo.architectures:build_elmo_model",
             "spacy-elmo.ElmoListener.v1 = spacy_elmo.architectures:build_elmo_listener",
             "spacy-elmo.ScalarMix.v1 = spacy_elmo.architectures:build_scalar_mix",
+            "spacy-elmo.ElmoStandalone.v1 = spacy_elmo.architectures:build_elmo_standalone",
+            "spacy-elmo.ElmoConcatEmbed.v1 = spacy_elmo.architectures:build_elmo_concat_embed",
         ],
     },
     zip_safe=False,

@@ -7,3 +7,5 @@ app = typer.Typer(
 )
 
 # Each module below registers its commands on ``app`` when imported.
+from .pretrain import cli as _pretrain_cli  # noqa: F401
+from .commands import convert as _convert_cli, embed as _embed_cli  # noqa: F401,E402

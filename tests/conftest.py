@@ -5,6 +5,9 @@ import torch
 
 from spacy_elmo import BiLM, ElmoOptions, save_allennlp
 
+# Test models are tiny: one thread is faster than two contended ones, and reproducible.
+torch.set_num_threads(1)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "elmo-fixtures"
 

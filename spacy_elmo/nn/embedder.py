@@ -21,10 +21,13 @@ class TokenCache:
 
     The token encoder is context-free, so repeated words are encoded once. Entries are
     dropped whenever the model's parameters change (checked through their versions).
+    ``hits`` and ``misses`` count the looked-up words found and encoded.
     """
 
     def __init__(self, max_size: int = 100_000) -> None:
         self.max_size = max_size
+        self.hits = 0
+        self.misses = 0
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
         self._stamp: Optional[Tuple] = None
 
@@ -43,6 +46,8 @@ class TokenCache:
             else:
                 self._vectors.move_to_end(word)
                 found[word] = vector
+        self.hits += len(found)
+        self.misses += len(missing)
         if missing:
             found.update(_encode_words(bilm, missing))
             if self.max_size > 0:
@@ -53,7 +58,7 @@ class TokenCache:
         return found
 
 
-def _encode_words(bilm: BiLM, words: List[Key], chunk: int = 4096) -> Dict[Key, torch.Tensor]:
+def _encode_words(bilm: BiLM, words: List[Key], chunk: int = 1024) -> Dict[Key, torch.Tensor]:
     max_chars = bilm.options.max_characters_per_token
     bounds = dict(zip((BOS_KEY, EOS_KEY), boundary_char_ids(max_chars)))
     device = bilm.initial_h.device
@@ -99,7 +104,8 @@ class Embedder:
             order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
         was_training = self.bilm.training
-        self.bilm.eval()
+        if was_training:
+            self.bilm.eval()
         try:
             with torch.inference_mode():
                 for start in range(0, len(order), self.batch_size):
@@ -109,7 +115,8 @@ class Embedder:
                         n = len(sentences[index])
                         results[index] = layers[:, row, 1 : n + 1].cpu().numpy()
         finally:
-            self.bilm.train(was_training)
+            if was_training:
+                self.bilm.train()
         return results  # type: ignore[return-value]
 
     def _run_batch(self, batch: List[Sequence[str]]) -> torch.Tensor:

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from . import packed
+
 
 class Highway(nn.Module):
     """A stack of highway layers, each computing
@@ -11,17 +13,34 @@ class Highway(nn.Module):
         y = g * t + (1 - g) * x
 
     As in bilm-tf, the gate called "carry" weights the *transformed* value, so the
-    original weights load with a transpose and no sign flip.
+    original weights load with a transpose and no sign flip. Without autograd, carry
+    and transform of a layer run as one matmul with pre-packed weights (``packed``).
     """
 
     def __init__(self, width: int, n_layers: int) -> None:
         super().__init__()
         self.carry = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
         self.transform = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
+        self._packs = packed.PackedWeights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (..., width)
-        for carry, transform in zip(self.carry, self.transform):
-            gate = torch.sigmoid(carry(x))
-            x = gate * torch.relu(transform(x)) + (1.0 - gate) * x
+        for k, (carry, transform) in enumerate(zip(self.carry, self.transform)):
+            both = self._packed_layer(k, x)
+            if both is None:
+                gate = torch.sigmoid(carry(x))
+                x = gate * torch.relu(transform(x)) + (1.0 - gate) * x
+            else:
+                # z: (N, 2 * width), [carry; transform] in one matmul
+                z = packed.linear(x, both, None, torch.cat([carry.bias, transform.bias]))
+                gate = z[:, : x.shape[1]].sigmoid_()
+                # g * t + (1 - g) * x, as x + g * (t - x) in place
+                x = z[:, x.shape[1] :].relu_().sub_(x).mul_(gate).add_(x)
         return x
+
+    def _packed_layer(self, k: int, x: torch.Tensor):
+        """Layer k's [W_carry; W_transform] packed, when x (N > 1, width) needs no grad."""
+        if torch.is_grad_enabled() or x.dim() != 2 or x.shape[0] < 2:
+            return None
+        weights = (self.carry[k].weight, self.transform[k].weight)
+        return self._packs.get(f"layer{k}", weights, lambda: torch.cat(weights))

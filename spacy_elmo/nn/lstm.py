@@ -4,8 +4,16 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from . import packed
+
 # (h, c): h (2, B, P), c (2, B, C); index 0 is the forward direction, 1 the backward one.
 State = Tuple[torch.Tensor, torch.Tensor]
+# Rows per input-to-gate matmul without autograd (large enough to run at the full
+# matmul rate, small enough that the scratch gates stay a few tens of MB).
+GATE_CHUNK_ROWS = 256
+# From this cell size on, w_proj (C x P) is read for single rows from a copy packed
+# for them; below, from a plain transposed copy.
+PACKED_ONE_ROW_CELL_DIM = 2048
 
 
 class BiLstmLayer(nn.Module):
@@ -37,6 +45,9 @@ class BiLstmLayer(nn.Module):
         offset = torch.zeros(4 * cell_dim)
         offset[cell_dim : 2 * cell_dim] = forget_bias
         self.register_buffer("forget_offset", offset, persistent=False)
+        self._packs = packed.PackedWeights()
+        # (weights stamp, (x_0, h_0, c_0), h_1, c_1) of the last shared first step
+        self._first: Optional[Tuple] = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -55,11 +66,16 @@ class BiLstmLayer(nn.Module):
         state: initial (h, c). Returns outputs (2, T, B, P), exactly 0 past each row's
         end, and the final state of each row (taken at its last real step).
         """
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or state[0].requires_grad or state[1].requires_grad
+            or any(p.requires_grad for p in self.parameters())
+        )
+        if not needs_grad:
+            return self._forward_no_grad(x, batch_sizes, state)
         n_dir, steps, batch, _ = x.shape
         C = self.cell_dim
         # Input-to-gate products for all positions at once: (2, T*B, 4C)
-        bias = (self.bias + self.forget_offset).unsqueeze(1)
-        gates_x = torch.baddbmm(bias, x.reshape(n_dir, steps * batch, -1), self.w_input)
+        gates_x = torch.baddbmm(self._gate_bias(), x.reshape(n_dir, steps * batch, -1), self.w_input)
         gates_x = gates_x.view(n_dir, steps, batch, 4 * C)
         h, c = state
         outputs: List[torch.Tensor] = []
@@ -85,6 +101,134 @@ class BiLstmLayer(nn.Module):
         if not outputs:
             return x.new_zeros(n_dir, steps, batch, self.proj_dim), (h, c)
         return torch.stack(outputs, dim=1), (h, c)
+
+    def _gate_bias(self) -> torch.Tensor:
+        """(2, 1, 4C): the stored bias plus TF's forget-gate offset."""
+        return (self.bias + self.forget_offset).unsqueeze(1)
+
+    def _forward_no_grad(
+        self, x: torch.Tensor, batch_sizes: Sequence[int], state: State
+    ) -> Tuple[torch.Tensor, State]:
+        """``forward``'s steps without autograd: in place, on the active rows only.
+
+        Rows are sorted longest first, so the rows still running at step t are the
+        prefix ``[:n]``; finished rows keep their final (h, c) in the state buffers.
+        Input-to-gate products are computed a chunk of steps at a time (about
+        ``GATE_CHUNK_ROWS`` rows per matmul), which bounds the scratch memory.
+        """
+        n_dir, steps, batch, _ = x.shape
+        h, c = state[0].clone(), state[1].clone()
+        out = x.new_zeros(n_dir, steps, batch, self.proj_dim)
+        bias = self._gate_bias()
+        packs = [self._packed_weights(d) for d in range(n_dir)]
+        start = self._shared_first_step(x, h, c, out, batch_sizes, packs)
+        chunk = max(1, GATE_CHUNK_ROWS // max(batch, 1))
+        for t0 in range(start, steps, chunk):
+            k = min(chunk, steps - t0)
+            # gates[d]: (k * B, 4C), rows t0..t0+k-1 of direction d
+            gates = [
+                packed.linear(x[d, t0 : t0 + k].reshape(k * batch, -1), packs[d][0],
+                              self.w_input[d], bias[d, 0])
+                for d in range(n_dir)
+            ]
+            for t in range(t0, t0 + k):
+                n, row = batch_sizes[t], (t - t0) * batch
+                if n > 0:
+                    rows = [g[row : row + n] for g in gates]
+                    out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs)
+        return out, (h, c)
+
+    def _shared_first_step(self, x, h, c, out, batch_sizes, packs) -> int:
+        """Step 0 when every row starts alike (<S>, resp. </S>, from the stored state).
+
+        The usual case: computed for one row, kept (while the weights and that input
+        and state stay the same) and copied to all rows. Returns the steps done (0/1).
+        """
+        n = batch_sizes[0] if batch_sizes else 0
+        start = (x[:, 0, :n], h[:, :n], c[:, :n])
+        if n == 0 or not all(bool((v == v[:, :1]).all()) for v in start):
+            return 0
+        key = [v[:, 0].clone() for v in start]
+        stamp = tuple((id(p), p.data_ptr(), p._version) for p in self.parameters())
+        cached = self._first
+        if not (cached and cached[0] == stamp and all(map(torch.equal, cached[1], key))):
+            h1, c1 = h[:, :1].clone(), c[:, :1].clone()
+            gates = [
+                packed.linear(key[0][d : d + 1], None, self.w_input[d], self._gate_bias()[d, 0])
+                for d in range(x.shape[0])
+            ]
+            self._step(gates, h1, c1, packs)
+            cached = self._first = (stamp, key, h1, c1)
+        h[:, :n] = cached[2]
+        c[:, :n] = cached[3]
+        out[:, 0, :n] = cached[2]
+        return 1
+
+    def _step(self, gates: List[torch.Tensor], h, c, packs) -> torch.Tensor:
+        """One step of both directions over n rows: gates[d] (n, 4C) input-to-gate
+        products; h (2, n, P), c (2, n, C) updated in place. Returns h."""
+        if h.shape[1] > 1 and packs[0][1] is not None:
+            for d in range(len(gates)):
+                self._step_one_direction(gates[d], h[d], c[d], packs[d][1], packs[d][2], d)
+            return h
+        return self._step_both_directions(torch.stack(gates), h, c)
+
+    def _packed_weights(self, d: int) -> Tuple[Optional[torch.Tensor], ...]:
+        """Direction d's (w_input, w_hidden, w_proj), each packed or None."""
+        return tuple(
+            self._packs.get(f"{name}{d}", [weight], lambda w=weight: w[d].t())
+            for name, weight in (("w_input", self.w_input), ("w_hidden", self.w_hidden),
+                                 ("w_proj", self.w_proj))
+        )
+
+    def _step_one_direction(self, gates_x, h, c, w_hidden, w_proj, d: int) -> None:
+        """One step of direction d over n > 1 rows with packed weights: gates_x (n, 4C);
+        h (n, P), c (n, C) updated in place."""
+        C = self.cell_dim
+        # z: (n, 4C)
+        z = packed.linear(h, w_hidden, self.w_hidden[d], add=gates_x)
+        sig = z[:, : 3 * C].sigmoid_()
+        c.mul_(sig[:, C : 2 * C]).addcmul_(sig[:, :C], z[:, 3 * C :].tanh_())
+        if self.cell_clip:
+            c.clamp_(-self.cell_clip, self.cell_clip)
+        # h_new: (n, P)
+        h_new = packed.linear(torch.tanh(c).mul_(sig[:, 2 * C : 3 * C]), w_proj, self.w_proj[d])
+        if self.proj_clip:
+            h_new.clamp_(-self.proj_clip, self.proj_clip)
+        h.copy_(h_new)
+
+    def _step_both_directions(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """One step of both directions with batched matmuls (MKL's matrix-vector product
+        reads w_hidden fastest for a single row): z (2, n, 4C) holds the input gates."""
+        C = self.cell_dim
+        z.baddbmm_(h, self.w_hidden)
+        sig = z[..., : 3 * C].sigmoid_()
+        c.mul_(sig[..., C : 2 * C]).addcmul_(sig[..., :C], z[..., 3 * C :].tanh_())
+        if self.cell_clip:
+            c.clamp_(-self.cell_clip, self.cell_clip)
+        # h: (2, n, P)
+        self._project_few_rows(torch.tanh(c).mul_(sig[..., 2 * C : 3 * C]), h)
+        if self.proj_clip:
+            h.clamp_(-self.proj_clip, self.proj_clip)
+        return h
+
+    def _project_few_rows(self, m: torch.Tensor, h: torch.Tensor) -> None:
+        """h = m (2, n, C) @ w_proj (2, C, P) for a row or two, reading w_proj fast.
+
+        MKL reads w_proj's short rows (P floats) slowly; a transposed copy reads faster,
+        and for large C (long, narrow w_proj) a copy packed for single rows faster still.
+        """
+        row_packs = [
+            self._packs.get(f"w_proj{d}_row", [self.w_proj], lambda d=d: self.w_proj[d].t(), rows=1)
+            if self.cell_dim >= PACKED_ONE_ROW_CELL_DIM else None
+            for d in range(m.shape[0])
+        ]
+        if all(p is not None for p in row_packs):
+            for d, row_pack in enumerate(row_packs):
+                h[d] = packed.linear(m[d], row_pack, None, single_row=True)
+            return
+        w_proj_t = self._packs.copy("w_proj_t", [self.w_proj], lambda: self.w_proj.transpose(1, 2))
+        torch.bmm(m, w_proj_t.transpose(1, 2), out=h)
 
 
 class BiLstmStack(nn.Module):

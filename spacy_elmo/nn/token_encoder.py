@@ -1,9 +1,19 @@
 """The context-free token encoder: char embedding, CNN, highway, projection."""
+from typing import List, Optional, Tuple
+
 import torch
 from torch import nn
 
+from . import packed
 from .highway import Highway
 from .options import ElmoOptions
+
+# Tokens are convolved in groups of similar length, chosen to minimize the windows
+# computed plus GROUP_COST_WINDOWS per group (a matmul call costs about as much as
+# that many windows), each of at most MAX_GROUP_WINDOWS windows (bounds the
+# (windows, F) scratch: 32 MB for F = 2048).
+GROUP_COST_WINDOWS = 8
+MAX_GROUP_WINDOWS = 4096
 
 
 class CharCNNEncoder(nn.Module):
@@ -14,6 +24,13 @@ class CharCNNEncoder(nn.Module):
     E = proj(highway([f_1; ...; f_K]))              (N, P)
 
     The projection is skipped when F = sum n_k already equals P, as in bilm-tf.
+
+    All widths are computed as one matmul: every window of the widest filter W is
+    unfolded and multiplied by the filters zero-padded to width W. Windows that lie
+    entirely in a token's trailing padding all give the same value, so only the
+    windows starting before the padding plus one all-padding window are computed
+    (tokens grouped by length): the set of values the max runs over, and so the
+    result, is the same as over all ``max_chars - w + 1`` positions.
     """
 
     def __init__(self, options: ElmoOptions) -> None:
@@ -30,6 +47,9 @@ class CharCNNEncoder(nn.Module):
             if options.n_filters != options.projection_dim
             else None
         )
+        self.max_width = max(width for width, _ in options.filters)
+        self._conv_cache: Optional[Tuple[Tuple, torch.Tensor, torch.Tensor]] = None
+        self._packs = packed.PackedWeights()
 
     @property
     def output_dim(self) -> int:
@@ -38,12 +58,113 @@ class CharCNNEncoder(nn.Module):
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
         # char_ids: (..., max_chars) -> (N, max_chars)
         lead = char_ids.shape[:-1]
-        emb = self.char_embedding(char_ids.reshape(-1, char_ids.shape[-1]))
-        # emb: (N, max_chars, char_dim) -> (N, char_dim, max_chars) for Conv1d
-        emb = emb.transpose(1, 2)
-        pooled = [self.activation(conv(emb).amax(dim=2)) for conv in self.convs]
+        ids = char_ids.reshape(-1, char_ids.shape[-1])
+        weight, bias = self._conv_weight()
         # features: (N, F)
-        features = self.highway(torch.cat(pooled, dim=1))
+        features = self.activation(self._max_over_windows(ids, weight) + bias)
+        features = self.highway(features)
         if self.projection is not None:
-            features = self.projection(features)
+            features = self._project(features)
         return features.reshape(*lead, features.shape[-1])
+
+    def _project(self, features: torch.Tensor) -> torch.Tensor:
+        proj = self.projection
+        if torch.is_grad_enabled() or features.shape[0] < 2:
+            return proj(features)
+        weight = self._packs.get("projection", [proj.weight], lambda: proj.weight)
+        return packed.linear(features, weight, proj.weight.t(), proj.bias)
+
+    def _matmul(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """x (n, char_dim * W) @ the padded filters (char_dim * W, F), packed without grad."""
+        if torch.is_grad_enabled() or x.shape[0] < 2:
+            return x @ weight
+        params = [conv.weight for conv in self.convs]
+        return packed.linear(x, self._packs.get("convs", params, lambda: weight.t()), weight)
+
+    def _conv_weight(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """All filters zero-padded to width W: (char_dim * W, F), and biases (F,)."""
+        params = [p for conv in self.convs for p in (conv.weight, conv.bias)]
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        stamp = tuple((id(p), p.data_ptr(), p._version) for p in params)
+        if not grad and self._conv_cache is not None and self._conv_cache[0] == stamp:
+            return self._conv_cache[1], self._conv_cache[2]
+        W = self.max_width
+        # conv weights (n, char_dim, w) -> (n, char_dim, W): offsets >= w multiply by 0
+        weight = torch.cat(
+            [nn.functional.pad(conv.weight, (0, W - conv.weight.shape[2])) for conv in self.convs]
+        ).flatten(1).t()
+        bias = torch.cat([conv.bias for conv in self.convs])
+        if not grad:
+            self._conv_cache = (stamp, weight.detach().contiguous(), bias.detach())
+            return self._conv_cache[1], self._conv_cache[2]
+        return weight, bias
+
+    def _max_over_windows(self, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """max over positions of every filter (before bias and activation): (N, F)."""
+        n_rows, max_chars = ids.shape
+        # used[r]: chars before row r's trailing run of its last id (the padding)
+        differs = ids != ids[:, -1:]
+        used = torch.where(differs.any(1), max_chars - differs.flip(1).int().argmax(1), 0)
+        order = torch.argsort(used)
+        out = weight.new_empty(n_rows, weight.shape[1])
+        for start, stop, longest in _length_groups(used[order].tolist()):
+            rows = order[start:stop]
+            out[rows] = self._group_max(ids[rows], longest, weight)
+        return out
+
+    def _group_max(self, ids: torch.Tensor, longest: int, weight: torch.Tensor) -> torch.Tensor:
+        """Rows whose padding starts at or before ``longest``: (n, F)."""
+        W, max_chars = self.max_width, ids.shape[1]
+        if longest + W <= max_chars:
+            # windows 0..longest: all real ones and one all-padding window per row
+            emb = self.char_embedding(ids[:, : longest + W])
+            mask = None
+        else:
+            # every position, zero columns appended; windows past a width's end masked
+            emb = nn.functional.pad(self.char_embedding(ids), (0, 0, 0, W - 1))
+            mask = self._invalid_windows(max_chars, weight)
+        # windows: (n, positions, char_dim, W) -> (n * positions, char_dim * W)
+        windows = emb.unfold(1, W, 1)
+        n, positions = windows.shape[:2]
+        conv = self._matmul(windows.reshape(n * positions, -1), weight).view(n, positions, -1)
+        if mask is not None:
+            conv = conv.masked_fill(mask, float("-inf"))
+        return conv.amax(dim=1)
+
+    def _invalid_windows(self, max_chars: int, weight: torch.Tensor) -> torch.Tensor:
+        """(max_chars, F) bool: position t is past the last window of the filter's width."""
+        widths = torch.cat([
+            torch.full((n,), width) for width, n in self.options.filters
+        ]).to(weight.device)
+        positions = torch.arange(max_chars, device=weight.device).unsqueeze(1)
+        return positions > max_chars - widths.unsqueeze(0)
+
+
+def _length_groups(used: List[int]) -> List[Tuple[int, int, int]]:
+    """Split rows sorted by ``used`` into groups (start, stop, longest)."""
+    # runs of equal values: values[i] from row starts[i] to starts[i + 1]
+    values: List[int] = []
+    starts: List[int] = []
+    for row, value in enumerate(used):
+        if not values or value != values[-1]:
+            values.append(value)
+            starts.append(row)
+    starts.append(len(used))
+    # cost[j]: least cost of the first j runs, the last group starting at run cut[j]
+    cost, cut = [0.0] + [float("inf")] * len(values), [0] * (len(values) + 1)
+    for j in range(1, len(values) + 1):
+        for i in range(j):
+            total = cost[i] + (starts[j] - starts[i]) * (values[j - 1] + 1) + GROUP_COST_WINDOWS
+            if total < cost[j]:
+                cost[j], cut[j] = total, i
+    groups = []
+    j = len(values)
+    while j > 0:
+        i = cut[j]
+        rows = max(1, MAX_GROUP_WINDOWS // (values[j - 1] + 1))
+        groups.extend(
+            (start, min(start + rows, starts[j]), values[j - 1])
+            for start in range(starts[i], starts[j], rows)
+        )
+        j = i
+    return groups

@@ -1,0 +1,140 @@
+"""Benchmark the spaCy "elmo" component on one CPU thread.
+
+For a published architecture (random weights, the same in both routes) and the first N
+sentences of UD English EWT test (FORM column, given as pre-tokenized Docs so that the
+tokenizer is not timed), reports:
+
+* ``nlp.pipe`` tokens/s, and ``bilm.embed`` tokens/s on the same token lists;
+* the overhead of the spaCy layer: pipe time / embed time - 1 (target: under 10%);
+  both start from an empty token cache in every repeat, best of R interleaved repeats
+  after a warm-up, and batch alike (nlp.pipe's default 1000 docs, sorted by length,
+  ``--batch-size`` per biLM call). Times are this process's CPU time (one thread), so
+  that other work on a shared machine counts less;
+* memory per 1,000 tokens stored on the docs (layers + mix) in float32 and float16:
+  the exact bytes, and the tracemalloc peak (numpy allocations; torch's are not
+  traced) of piping in batches of ``--batch-size`` docs while keeping every doc.
+
+    python bench/bench_pipeline.py [--size small|medium|original] [--limit N]
+        [--repeats R] [--batch-size B] [--conllu PATH]
+"""
+import argparse
+import platform
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import spacy
+import torch
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from spacy_elmo.convert import model_config_from_options
+from spacy_elmo.layers import get_bilm, reset_token_cache
+from spacy_elmo.nn import BiLM, Embedder, published_options
+
+DEFAULT_CONLLU = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "ud-english-ewt"
+    / "en_ewt-ud-test.conllu"
+)
+
+
+def read_sentences(path: Path, limit: int) -> List[List[str]]:
+    """FORM column per sentence (multiword ranges and empty nodes skipped)."""
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf8").splitlines() + [""]:
+        if not line.strip():
+            if words:
+                sentences.append(words)
+                words = []
+        elif not line.startswith("#"):
+            cols = line.split("\t")
+            if cols[0].isdigit():
+                words.append(cols[1])
+        if len(sentences) >= limit:
+            break
+    return sentences
+
+
+def build_pipeline(bilm: BiLM, batch_size: int, dtype: str = "float32") -> Language:
+    nlp = spacy.blank("en")
+    model = model_config_from_options(bilm.options)
+    model["batch_size"] = batch_size
+    nlp.add_pipe("elmo", config={"model": model, "dtype": dtype})
+    elmo = nlp.get_pipe("elmo")
+    elmo.model.initialize()
+    get_bilm(elmo.model).load_state_dict(bilm.state_dict())
+    return nlp
+
+
+def best_times(runs: Dict[str, Callable[[], None]], repeats: int) -> Dict[str, float]:
+    """Best CPU time of each run, interleaved so that machine noise hits all alike."""
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.process_time()
+            run()
+            times[name].append(time.process_time() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
+def time_routes(nlp: Language, bilm: BiLM, sentences, batch_size: int, repeats: int) -> Dict:
+    model = nlp.get_pipe("elmo").model
+    docs = [Doc(nlp.vocab, words=words) for words in sentences]
+
+    def pipe() -> None:
+        reset_token_cache(model)
+        # spaCy's default pipe batch (1000 docs): the component sorts them by length and
+        # runs the biLM on 64 at a time, as Embedder does with the whole list.
+        for _ in nlp.pipe(docs, batch_size=1000):
+            pass
+
+    def embed() -> None:
+        Embedder(bilm, batch_size=batch_size)(sentences)
+
+    pipe()  # warm-up (allocator, packed weights, lazy imports)
+    embed()
+    return best_times({"pipe": pipe, "embed": embed}, repeats)
+
+
+def memory_per_1000(nlp: Language, sentences, batch_size: int) -> Dict[str, float]:
+    n_tokens = sum(map(len, sentences))
+    docs = [Doc(nlp.vocab, words=words) for words in sentences]
+    tracemalloc.start()
+    kept = list(nlp.pipe(docs, batch_size=batch_size))  # streaming: one batch in flight
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    stored = sum(d._.elmo.layers.nbytes + d._.elmo.vectors.nbytes for d in kept)
+    return {"stored_kb": stored / n_tokens, "peak_kb": peak / n_tokens}  # bytes/token = KB/1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", default="small", choices=["small", "medium", "original"])
+    parser.add_argument("--limit", type=int, default=0, help="sentences (0: 300 small, 60 other)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per biLM call")
+    parser.add_argument("--conllu", type=Path, default=DEFAULT_CONLLU)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    limit = args.limit or (300 if args.size == "small" else 60)
+    sentences = read_sentences(args.conllu, limit)
+    n_tokens = sum(map(len, sentences))
+    bilm = BiLM(published_options(args.size)).eval()
+    nlp = build_pipeline(bilm, args.batch_size)
+    times = time_routes(nlp, bilm, sentences, args.batch_size, args.repeats)
+    print(f"{args.size}: {len(sentences)} sentences, {n_tokens} tokens, batch {args.batch_size}, "
+          f"1 thread, {platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(f"  nlp.pipe    {n_tokens / times['pipe']:8.0f} tokens/s  ({times['pipe']:.2f} s)")
+    print(f"  bilm.embed  {n_tokens / times['embed']:8.0f} tokens/s  ({times['embed']:.2f} s)")
+    print(f"  overhead of the spaCy layer: {100 * (times['pipe'] / times['embed'] - 1):+.1f}%")
+    for dtype in ("float32", "float16"):
+        memory = memory_per_1000(build_pipeline(bilm, args.batch_size, dtype), sentences,
+                                 args.batch_size)
+        print(f"  {dtype}: stored {memory['stored_kb']:.1f} KB / 1000 tokens, "
+              f"tracemalloc peak {memory['peak_kb']:.1f} KB / 1000 tokens")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Registered architectures of spacy-elmo (entry points in setup.py)."""
+from typing import List, Optional, Sequence
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
+from thinc.types import Floats2d, Floats3d
+
+from .data_classes import ElmoData
+from .convert import init_bilm_from
+from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
+from .layers.listener import ElmoListener, elmo_layers
+from .nn import ElmoOptions, published_options
+
+_ORIGINAL = published_options("original")
+
+
+@registry.architectures("spacy-elmo.ElmoModel.v1")
+def build_elmo_model(
+    lstm_dim: int = _ORIGINAL.lstm_dim,
+    projection_dim: int = _ORIGINAL.projection_dim,
+    n_layers: int = _ORIGINAL.n_layers,
+    cell_clip: float = _ORIGINAL.cell_clip,
+    proj_clip: float = _ORIGINAL.proj_clip,
+    use_skip_connections: bool = _ORIGINAL.use_skip_connections,
+    char_dim: int = _ORIGINAL.char_dim,
+    filters: Sequence[Sequence[int]] = _ORIGINAL.filters,
+    n_highway: int = _ORIGINAL.n_highway,
+    n_characters: int = 262,
+    max_characters_per_token: int = 50,
+    activation: str = "relu",
+    max_length: int = 512,
+    window_overlap: int = 64,
+    batch_size: int = 64,
+    max_batch_tokens: int = 4096,
+    fine_tune: bool = False,
+) -> Model[List[Doc], List[ElmoData]]:
+    """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
+
+    The first twelve settings are the options.json hyperparameters (defaults: the
+    published "original" 5.5B model); ``python -m spacy_elmo convert`` fills them in.
+    lstm_dim (int): LSTM cell size C. 4096 for the original model.
+    projection_dim (int): projection size P; outputs are 2P wide. 512 for the original.
+    n_layers (int): LSTM layers L per direction; L+1 output layers. 2.
+    cell_clip (float): clip of the LSTM cell (0: none). 3.0.
+    proj_clip (float): clip of the projected LSTM output (0: none). 3.0.
+    use_skip_connections (bool): residual connections between LSTM layers. true.
+    char_dim (int): character embedding size. 16.
+    filters (List[List[int]]): [width, n_filters] per char convolution. The published 7.
+    n_highway (int): highway layers after the convolutions. 2 (1 for small/medium).
+    n_characters (int): 262 (261 as the original trainer writes it). 262.
+    max_characters_per_token (int): characters kept per token. 50.
+    activation (str): "relu" or "tanh" after the convolutions. "relu".
+    max_length (int): most tokens (boundaries excluded) per LM sequence; longer sentences
+        or docs are split into overlapping windows whose outputs are stitched. 512.
+    window_overlap (int): tokens shared by consecutive windows (< max_length). 64.
+    batch_size (int): most LM sequences per biLM call (sequences are sorted by length). 64.
+    max_batch_tokens (int): most padded positions (sequences x longest) per biLM call;
+        bounds memory: a call holds about 2 x this x 4C floats. 4096.
+    fine_tune (bool): backpropagate into the biLM during training. false (frozen).
+    """
+    options = ElmoOptions(
+        lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
+        cell_clip=cell_clip, proj_clip=proj_clip, use_skip_connections=use_skip_connections,
+        char_dim=char_dim, filters=tuple(tuple(f) for f in filters), n_highway=n_highway,
+        n_characters=n_characters, max_characters_per_token=max_characters_per_token,
+        activation=activation,
+    )
+    settings = ElmoSettings(max_length, window_overlap, batch_size, max_batch_tokens, fine_tune)
+    return ElmoModel(options, settings)
+
+
+@registry.architectures("spacy-elmo.ScalarMix.v1")
+def build_scalar_mix(
+    n_layers: int = 3,
+    weights: Optional[List[float]] = None,
+    gamma: float = 1.0,
+    layer_norm: bool = False,
+    trainable: bool = True,
+) -> Model[List[Floats3d], List[Floats2d]]:
+    """ELMo's mix gamma * sum_j softmax(s)_j * h_j of each doc's (L+1, n, D) layers.
+
+    n_layers (int): L+1, the layers to mix. 3 for every published model.
+    weights (Optional[List[float]]): initial s_j, before the softmax; null gives the plain
+        average. null.
+    gamma (float): initial scale. 1.0.
+    layer_norm (bool): normalize each layer over the batch's tokens first. false.
+    trainable (bool): learn s and gamma. true.
+    """
+    return ScalarMixLayer(n_layers, weights, gamma, layer_norm, trainable)
+
+
+@registry.architectures("spacy-elmo.ElmoListener.v1")
+def build_elmo_listener(
+    width: Optional[int] = None,
+    upstream: str = "*",
+    n_layers: int = 3,
+    layer_weights: Optional[List[float]] = None,
+    gamma: float = 1.0,
+    layer_norm: bool = False,
+    dropout: float = 0.5,
+) -> Model[List[Doc], List[Floats2d]]:
+    """ELMo vectors for a downstream component, from an upstream "elmo" component, mixed
+    with this task's own learned weights: dropout(gamma * sum_j softmax(s)_j * h_j).
+
+    width (Optional[int]): 2 x the biLM's projection_dim; null takes it from the
+        upstream (a stated width that differs is an error at initialization). null.
+    upstream (str): name of the "elmo" component to listen to; "*": any. "*".
+    n_layers (int): L+1 biLM layers to mix (3 for every published model). 3.
+    layer_weights (Optional[List[float]]): initial s_j before the softmax; null: zeros. null.
+    gamma (float): initial scale. 1.0.
+    layer_norm (bool): normalize each layer over the batch's tokens before mixing. false.
+    dropout (float): dropout on the mixed vectors (the paper uses 0.5 for NER). 0.5.
+    """
+    listener = ElmoListener(upstream, width, n_layers)
+    return _mixed(listener, n_layers, layer_weights, gamma, layer_norm, dropout, width)
+
+
+@registry.architectures("spacy-elmo.ElmoStandalone.v1")
+def build_elmo_standalone(
+    elmo: Model[List[Doc], List[ElmoData]],
+    weights: Optional[str] = None,
+    layer_weights: Optional[List[float]] = None,
+    gamma: float = 1.0,
+    layer_norm: bool = False,
+    dropout: float = 0.5,
+) -> Model[List[Doc], List[Floats2d]]:
+    """ELMo inside one component, without a listener: the biLM and this task's mix.
+
+    elmo (Model[List[Doc], List[ElmoData]]): a "spacy-elmo.ElmoModel.v1" whose options
+        match the weights.
+    weights (Optional[str]): loaded when the pipeline is initialized: a weights.hdf5, a
+        directory with options.json + weights.hdf5, or a pipeline directory with an
+        "elmo" component. null: random weights.
+    layer_weights, gamma, layer_norm, dropout: as for "spacy-elmo.ElmoListener.v1".
+    """
+    n_layers = elmo.attrs["n_output_layers"]
+    model = _mixed(elmo, n_layers, layer_weights, gamma, layer_norm, dropout, elmo.get_dim("nO"))
+    model.attrs["elmo_weights"] = weights
+    model.init = _load_standalone_weights
+    return model
+
+
+def _mixed(source, n_layers, layer_weights, gamma, layer_norm, dropout, width):
+    mix = ScalarMixLayer(n_layers, layer_weights, gamma, layer_norm, trainable=True)
+    model = chain(source, elmo_layers(), mix, with_array(Dropout(dropout)))
+    model.set_ref("elmo", source)
+    model.set_ref("mix", mix)
+    if width is not None:
+        model.set_dim("nO", width)
+    return model
+
+
+def _load_standalone_weights(model: Model, X=None, Y=None) -> None:
+    elmo = model.get_ref("elmo")
+    for layer in model.layers:
+        layer.initialize(X=X if layer is elmo else None)
+    if model.attrs["elmo_weights"] is not None:
+        init_bilm_from(get_bilm(elmo), model.attrs["elmo_weights"])
+        reset_token_cache(elmo)
+    if not model.has_dim("nO"):
+        model.set_dim("nO", elmo.get_dim("nO"))
+
+
+@registry.architectures("spacy-elmo.ElmoConcatEmbed.v1")
+def build_elmo_concat_embed(
+    elmo: Model[List[Doc], List[Floats2d]],
+    embed: Model[List[Doc], List[Floats2d]],
+    width: int,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The paper's recipe: [ELMo; the task's own token embedding], projected to ``width``.
+    Use as the ``embed`` of "spacy.Tok2Vec.v2", before the task's encoder.
+
+    elmo (Model[List[Doc], List[Floats2d]]): "spacy-elmo.ElmoListener.v1" or
+        "spacy-elmo.ElmoStandalone.v1".
+    embed (Model[List[Doc], List[Floats2d]]): e.g. "spacy.MultiHashEmbed.v2".
+    width (int): output width, the encoder's width. 96 for efficiency configs.
+    """
+    model = chain(concatenate(elmo, embed), with_array(Maxout(width, nP=3, normalize=True)))
+    model.set_dim("nO", width)
+    model.set_ref("elmo", elmo)
+    return model

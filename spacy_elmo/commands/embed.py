@@ -1,0 +1,63 @@
+"""``python -m spacy_elmo embed``: sentences in, HDF5 of ELMo layers out (original layout)."""
+from pathlib import Path
+from typing import Optional, Tuple
+
+import typer
+from wasabi import msg
+
+from ..cli import app
+from ..errors import Errors
+from .embed_file import MODES, embed_file
+
+
+def parse_shard(value: str) -> Tuple[int, int]:
+    """"K/N" -> (K, N) with 0 <= K < N."""
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise ValueError(Errors.E402.format(value=value)) from None
+    if not 0 <= k < n:
+        raise ValueError(Errors.E402.format(value=value))
+    return k, n
+
+
+def _mode(all_layers: bool, top: bool, average: bool) -> str:
+    chosen = [mode for mode, flag in zip(MODES, (all_layers, top, average)) if flag]
+    if len(chosen) > 1:
+        raise ValueError(Errors.E401)
+    return chosen[0] if chosen else "all"
+
+
+@app.command("embed")
+def embed_cli(
+    input_txt: Path = typer.Argument(
+        ..., help="One whitespace-tokenized sentence per line", dir_okay=False),
+    output_hdf5: Path = typer.Argument(..., help="HDF5 file to write", dir_okay=False),
+    model: Optional[Path] = typer.Option(
+        None, "--model", "-m",
+        help="Pipeline dir from 'convert', or a dir with options.json + weights.hdf5"),
+    all_layers: bool = typer.Option(
+        False, "--all", help="Write all L+1 layers: (L+1, n, 2P) (default)"),
+    top: bool = typer.Option(False, "--top", help="Write the top layer only: (n, 2P)"),
+    average: bool = typer.Option(
+        False, "--average", help="Write the average of the layers: (n, 2P)"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM batch"),
+    shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
+) -> None:
+    """Embed a text file like the original 'elmo' command: a dataset per line index
+    ("0", "1", ...) and "sentence_to_index", a JSON map from sentence to index."""
+    try:
+        if model is None:
+            raise ValueError(Errors.E400)
+        if batch_size < 1:
+            raise ValueError(Errors.E405.format(value=batch_size))
+        mode, shard_k_n = _mode(all_layers, top, average), parse_shard(shard)
+        if not input_txt.is_file():
+            raise FileNotFoundError(Errors.E404.format(path=input_txt))
+    except (ValueError, FileNotFoundError) as err:
+        msg.fail(str(err), exits=1)
+    device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+    n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
+                   shard=shard_k_n, device=device)
+    msg.good(f"Embedded {n} sentences", str(output_hdf5))

@@ -1,0 +1,93 @@
+"""Embed a file of sentences into HDF5, in the layout of the original ``elmo`` command.
+
+The output holds one float32 dataset per input line, named by the line's 0-based index
+("0", "1", ...): (L+1, n_tokens, 2P) for mode "all", (n_tokens, 2P) for "top" and
+"average"; and "sentence_to_index", a one-element string dataset holding the JSON map
+{sentence text: index as a string} (a repeated sentence maps to its last line).
+With ``shard=(K, N)`` only lines K, K+N, K+2N, ... are embedded; indexes stay global,
+so the shards' files together hold every line.
+"""
+import json
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple, Union
+
+import h5py
+import numpy
+from tqdm import tqdm
+
+from ..convert import bilm_from_directory
+from ..errors import Errors
+from ..nn import BiLM, Embedder
+
+MODES = ("all", "top", "average")
+PathLike = Union[str, Path]
+
+
+def embed_file(
+    input_path: PathLike, output_path: PathLike, model: Union[PathLike, BiLM], *,
+    mode: str = "all", batch_size: int = 64, shard: Tuple[int, int] = (0, 1),
+    device: str = "cpu", chunk_size: int = 0, progress: bool = True,
+) -> int:
+    """Embed the lines of ``input_path`` into ``output_path``; returns the number written.
+
+    model: a directory (pipeline from ``convert``, or options.json + weights.hdf5) or a
+        BiLM. chunk_size: lines held in memory at once (0: 16 batches); memory stays
+        bounded by it whatever the file size.
+    """
+    if mode not in MODES:
+        raise ValueError(Errors.E406.format(mode=mode))
+    input_path = Path(input_path)
+    count = _check_lines(input_path, shard)
+    bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
+    embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size)
+    chunk_size = chunk_size or 16 * batch_size
+    sentence_to_index: Dict[str, str] = {}
+    with h5py.File(output_path, "w") as out, tqdm(
+        total=count, unit="sent", disable=not progress
+    ) as bar:
+        chunk: List[Tuple[int, str]] = []
+        for item in _shard_lines(input_path, shard):
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                _write_chunk(out, embedder, chunk, mode, sentence_to_index)
+                bar.update(len(chunk))
+                chunk = []
+        _write_chunk(out, embedder, chunk, mode, sentence_to_index)
+        bar.update(len(chunk))
+        index = out.create_dataset("sentence_to_index", (1,), dtype=h5py.special_dtype(vlen=str))
+        index[0] = json.dumps(sentence_to_index)
+    return count
+
+
+def _check_lines(path: Path, shard: Tuple[int, int]) -> int:
+    """Fail before writing anything if a line is empty; count the shard's lines."""
+    if not path.is_file():
+        raise FileNotFoundError(Errors.E404.format(path=path))
+    count = 0
+    with path.open(encoding="utf8") as handle:
+        for i, line in enumerate(handle):
+            if not line.strip():
+                raise ValueError(Errors.E403.format(path=path, line=i + 1))
+            count += i % shard[1] == shard[0]
+    return count
+
+
+def _shard_lines(path: Path, shard: Tuple[int, int]) -> Iterator[Tuple[int, str]]:
+    k, n = shard
+    with path.open(encoding="utf8") as handle:
+        for i, line in enumerate(handle):
+            if i % n == k:
+                yield i, line.strip()
+
+
+def _write_chunk(out: h5py.File, embedder: Embedder, chunk, mode: str, index: Dict) -> None:
+    if not chunk:
+        return
+    layers = embedder([sentence.split() for _, sentence in chunk])
+    for (i, sentence), array in zip(chunk, layers):
+        if mode == "top":
+            array = array[-1]
+        elif mode == "average":
+            array = numpy.mean(array, axis=0)
+        out.create_dataset(str(i), data=numpy.asarray(array, dtype="float32"))
+        index[sentence] = str(i)

@@ -1,0 +1,131 @@
+"""Per-doc ELMo outputs (``ElmoData``), their msgpack encoding, and the listener contract.
+
+``ElmoData`` is what the ``elmo`` model returns for each doc and what the ``elmo``
+component stores on ``doc._.elmo``. It is registered with srsly's msgpack encoders, so
+``doc.to_bytes()``, ``DocBin(store_user_data=True)`` and ``nlp.pipe(n_process=2)`` keep it.
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import srsly
+from spacy.tokens import Doc
+from thinc.api import Ops, Ragged
+from thinc.types import ArrayXd, Floats2d, Floats3d, Floats4d, Ints1d
+
+# A listener is a Thinc Model named LISTENER_NAME with attributes ``upstream_name`` ("*" or
+# the component's name) and ``receive(batch_id, outputs, backprop)``; see Elmo.update.
+LISTENER_NAME = "elmo-listener"
+_MSG_KEY = "__spacy_elmo_data__"
+
+
+@dataclass
+class ElmoData:
+    """The ELMo outputs of one doc.
+
+    layers (ArrayXd): (k, n_tokens, 2P): the biLM layers listed in ``layer_ids``. Model
+        outputs hold all L+1 layers as float32 arrays of the model's ops (numpy or
+        cupy); ``doc._.elmo`` holds numpy arrays in the component's storage dtype, and
+        only the layers of its ``store_layers`` setting.
+    layer_ids (Tuple[int, ...]): which layers ``layers`` holds: 0 is the context-free token
+        layer [E; E], j >= 1 is LSTM layer j ([forward; backward]).
+    vectors (Optional[ArrayXd]): (n_tokens, 2P): the component's fixed mix of the layers;
+        None in model outputs (the component computes it in ``set_annotations``).
+
+    Whitespace tokens are not given to the biLM: all their values are 0.
+    """
+
+    layers: ArrayXd
+    layer_ids: Tuple[int, ...]
+    vectors: Optional[ArrayXd] = None
+
+    def __post_init__(self) -> None:
+        self.layer_ids = tuple(int(i) for i in self.layer_ids)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.layers.shape[1])
+
+    @property
+    def width(self) -> int:
+        """2P, the width of every layer."""
+        return int(self.layers.shape[2])
+
+    @classmethod
+    def empty(
+        cls, n_layers: int, width: int, n_tokens: int = 0, dtype: str = "float32"
+    ) -> "ElmoData":
+        """All-zero data: (n_layers, n_tokens, width) layers 0..n_layers-1 and their mix."""
+        return cls(
+            numpy.zeros((n_layers, n_tokens, width), dtype=dtype), tuple(range(n_layers)),
+            numpy.zeros((n_tokens, width), dtype=dtype),
+        )
+
+    def to_msg(self) -> Dict[str, Any]:
+        return {_MSG_KEY: 1, "layers": self.layers, "layer_ids": list(self.layer_ids),
+                "vectors": self.vectors}
+
+    @classmethod
+    def from_msg(cls, msg: Dict[str, Any]) -> "ElmoData":
+        return cls(msg["layers"], tuple(msg["layer_ids"]), msg.get("vectors"))
+
+
+@srsly.msgpack_encoders("spacy_elmo.ElmoData")
+def serialize_elmo_data(obj: Any, chain=None):
+    if isinstance(obj, ElmoData):
+        return obj.to_msg()
+    return obj if chain is None else chain(obj)
+
+
+@srsly.msgpack_decoders("spacy_elmo.ElmoData")
+def deserialize_elmo_data(obj: Any, chain=None):
+    if isinstance(obj, dict) and _MSG_KEY in obj:
+        return ElmoData.from_msg(obj)
+    return obj if chain is None else chain(obj)
+
+
+def get_batch_id(docs: Iterable[Doc]) -> int:
+    """The id of a batch that the component and its listeners both compute."""
+    return sum(sum(token.orth for token in doc) for doc in docs)
+
+
+def gradient_arrays(d_outputs: Sequence[Union[ElmoData, ArrayXd]]) -> List[ArrayXd]:
+    """The (L+1, n, 2P) gradients from a list of ElmoData (their ``layers``) or arrays."""
+    return [d.layers if isinstance(d, ElmoData) else d for d in d_outputs]
+
+
+def layers_to_ragged(ops: Ops, outputs: Sequence[ElmoData]) -> Ragged:
+    """Concatenate the docs' layers token-major: ``dataXd`` (sum n_tokens, k, 2P); Thinc's
+    ``.data`` is its 2-D view (sum n_tokens, k * 2P)."""
+    lengths = ops.asarray1i([data.n_tokens for data in outputs])
+    if not outputs:
+        return Ragged(ops.alloc3f(0, 0, 0), lengths)
+    arrays = [ops.xp.ascontiguousarray(data.layers.transpose(1, 0, 2)) for data in outputs]
+    return Ragged(ops.xp.concatenate(arrays, axis=0), lengths)
+
+
+def ragged_to_layers(ragged: Ragged) -> List[Floats3d]:
+    """The inverse of ``layers_to_ragged`` (for gradients): a (k, n, 2P) array per doc."""
+    ends = numpy.cumsum([int(n) for n in ragged.lengths.tolist()])
+    return [
+        ragged.dataXd[end - n : end].transpose(1, 0, 2)
+        for n, end in zip(ragged.lengths.tolist(), ends.tolist())
+    ]
+
+
+def layers_to_padded(ops: Ops, outputs: Sequence[ElmoData]) -> Tuple[Floats4d, Floats2d]:
+    """Pad the docs' layers: (k, B, T, 2P) zero past each doc, and a (B, T) 0/1 mask."""
+    k = outputs[0].layers.shape[0] if outputs else 0
+    width = outputs[0].width if outputs else 0
+    steps = max((data.n_tokens for data in outputs), default=0)
+    padded = ops.alloc4f(k, len(outputs), steps, width)
+    mask = ops.alloc2f(len(outputs), steps)
+    for row, data in enumerate(outputs):
+        padded[:, row, : data.n_tokens] = data.layers
+        mask[row, : data.n_tokens] = 1.0
+    return padded, mask
+
+
+def padded_to_layers(padded: Floats4d, lengths: Union[Ints1d, Sequence[int]]) -> List[Floats3d]:
+    """The inverse of ``layers_to_padded`` (for gradients): a (k, n, 2P) array per doc."""
+    return [padded[:, row, : int(n)] for row, n in enumerate(lengths)]

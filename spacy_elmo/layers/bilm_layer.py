@@ -1,0 +1,133 @@
+"""The biLM as a Thinc layer: PyTorchWrapper over LM sequences (lists of token keys).
+
+``BiLMLayer(bilm)``: Model[List[List[Key]], List[Floats3d]]; each input is one LM sequence
+(strings, and the boundary keys ``BOS_KEY``/``EOS_KEY``), each output its (L+1, len, 2P)
+layers. ``convert_inputs`` pads the sequences into a table of distinct words and a (B, T)
+index; ``convert_outputs`` unpads the (L+1, B, T, 2P) result, and pads gradients back.
+"""
+import os
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy
+import torch
+from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from thinc.types import Floats3d
+from torch import nn
+
+from ..chars import boundary_char_ids, word_to_char_ids
+from ..nn import BiLM, TokenCache
+from ..nn.embedder import BOS_KEY, EOS_KEY, Key
+from .bilm_shim import BiLMShim
+
+InT = List[List[Key]]
+OutT = List[Floats3d]
+
+
+def _one_thread_after_fork() -> None:
+    # A forked child (nlp.pipe(n_process=2) on Linux) hangs in its first multi-threaded
+    # torch op once the parent has used torch's OpenMP pool; one thread avoids the pool.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_thread_after_fork)
+
+
+class CachedBiLM(nn.Module):
+    """A ``BiLM`` whose token-encoder outputs are cached when no gradient is needed.
+
+    forward(words, ids (B, T), lengths (B,), dropout) -> layers (L+1, B, T, 2P), where
+    ``ids`` index ``words`` from 1 (0 is padding: its token vector is zero).
+    """
+
+    def __init__(self, bilm: BiLM, cache_size: int = 100_000) -> None:
+        super().__init__()
+        self.bilm = bilm
+        self.cache = TokenCache(cache_size)
+
+    def forward(
+        self, words: List[Key], ids: torch.Tensor, lengths: torch.Tensor, dropout: float = 0.0
+    ) -> torch.Tensor:
+        vectors = self.encode(words)  # (V, P)
+        # table: (V+1, P), row 0 for padding
+        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])
+        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
+        layers, _, _ = self.bilm.contextualize(tokens, lengths, dropout=dropout)
+        return layers
+
+    def encode(self, words: List[Key]) -> torch.Tensor:
+        """Token vectors (V, P): from the cache without grad, else computed (with grad)."""
+        if torch.is_grad_enabled():
+            return self.bilm.token_encoder(self._char_ids(words))
+        found = self.cache.lookup(self.bilm, words)
+        return torch.stack([found[w] for w in words])
+
+    def reset_cache(self) -> None:
+        """Forget cached token vectors."""
+        self.cache = TokenCache(self.cache.max_size)
+
+    def _char_ids(self, words: List[Key]) -> torch.Tensor:
+        max_chars = self.bilm.options.max_characters_per_token
+        bos, eos = boundary_char_ids(max_chars)
+        special = {BOS_KEY: bos, EOS_KEY: eos}
+        ids = numpy.stack([
+            special[w] if isinstance(w, tuple) else word_to_char_ids(w, max_chars) for w in words
+        ])
+        return torch.from_numpy(ids).to(self.bilm.initial_h.device)
+
+
+def BiLMLayer(bilm: BiLM, cache_size: int = 100_000) -> Model[InT, OutT]:
+    """Wrap ``bilm`` (as PyTorchWrapper_v3 does, with ``BiLMShim``); attrs["dropout_rate"]
+    is its LSTM dropout when fine-tuned."""
+    return Model(
+        "elmo-bilm", pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs,
+               "dropout_rate": 0.0},
+        shims=[BiLMShim(CachedBiLM(bilm, cache_size))],
+        dims={"nI": None, "nO": None},
+    )
+
+
+def cached_bilm(model: Model[InT, OutT]) -> CachedBiLM:
+    """The module a ``BiLMLayer`` runs: the one place that looks inside its shim (an attr
+    or ref would go stale when Thinc copies the layer)."""
+    return model.shims[0]._model
+
+
+def _convert_inputs(
+    model: Model, sequences: InT, is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    rows: Dict[Key, int] = {}
+    for keys in sequences:
+        for key in keys:
+            rows.setdefault(key, len(rows) + 1)
+    ids = numpy.zeros((len(sequences), max(len(k) for k in sequences)), dtype="int64")
+    for b, keys in enumerate(sequences):
+        ids[b, : len(keys)] = [rows[key] for key in keys]
+    lengths = torch.tensor([len(keys) for keys in sequences], dtype=torch.int64)
+    dropout = float(model.attrs["dropout_rate"] or 0.0) if is_train else 0.0
+    args = (list(rows), torch.from_numpy(ids), lengths)
+    return ArgsKwargs(args=args, kwargs={"dropout": dropout}), _no_input_gradient
+
+
+def _no_input_gradient(d_inputs: ArgsKwargs) -> list:
+    return []
+
+
+def _convert_outputs(
+    model: Model, inputs_outputs: Tuple[InT, torch.Tensor], is_train: bool
+) -> Tuple[OutT, Callable]:
+    sequences, Ytorch = inputs_outputs
+    device = Ytorch.device
+    Y = torch2xp(Ytorch.detach(), ops=model.ops)  # (L+1, B, T, 2P)
+    lengths = [len(keys) for keys in sequences]
+    outputs = [Y[:, b, :n] for b, n in enumerate(lengths)]
+
+    def backprop(d_outputs: Sequence[Floats3d]) -> ArgsKwargs:
+        dY = model.ops.alloc4f(*Y.shape)
+        for b, (n, d) in enumerate(zip(lengths, d_outputs)):
+            dY[:, b, :n] = d
+        dYtorch = xp2torch(dY, device=device)
+        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (dYtorch,)})
+
+    return outputs, backprop

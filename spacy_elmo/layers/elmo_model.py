@@ -1,0 +1,107 @@
+"""The ``elmo`` Thinc model: docs in, one ``ElmoData`` (all L+1 layers) per doc out."""
+from dataclasses import dataclass
+from typing import Callable, List, Sequence, Tuple
+
+from spacy.tokens import Doc
+from thinc.api import Model
+
+from ..data_classes import ElmoData, gradient_arrays
+from ..errors import Errors
+from ..nn import BiLM, ElmoOptions
+from .bilm_layer import BiLMLayer, cached_bilm
+from .listener import replace_listener
+from .sequences import Window, batches_by_length, plan_windows
+
+
+@dataclass(frozen=True)
+class ElmoSettings:
+    """How the model runs the biLM (see ``spacy-elmo.ElmoModel.v1`` for the meanings).
+
+    Kept in the model's attrs as an object msgpack cannot encode, so Thinc does not
+    serialize it: the config given when the pipeline is built always wins.
+    """
+
+    max_length: int = 512
+    window_overlap: int = 64
+    batch_size: int = 64
+    max_batch_tokens: int = 4096
+    fine_tune: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_length", "batch_size", "max_batch_tokens"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(Errors.E104.format(setting=name, value=value))
+        if not 0 <= self.window_overlap < self.max_length:
+            raise ValueError(Errors.E103.format(
+                overlap=self.window_overlap, max_length=self.max_length))
+
+
+def ElmoModel(options: ElmoOptions, settings: ElmoSettings) -> Model[List[Doc], List[ElmoData]]:
+    """The biLM built from ``options`` (random weights until the component's initialize)."""
+    bilm_layer = BiLMLayer(BiLM(options))
+    return Model(
+        "elmo", forward, layers=[bilm_layer], refs={"bilm": bilm_layer},
+        attrs={"settings": settings, "n_output_layers": options.n_output_layers,
+               "replace_listener": replace_listener},
+        dims={"nO": options.output_dim},
+    )
+
+
+def bilm_layer(model: Model) -> Model:
+    """The ``BiLMLayer`` of an ``ElmoModel`` (also of a copy, which has no refs)."""
+    return model.get_ref("bilm") if model.has_ref("bilm") else model.layers[0]
+
+
+def get_bilm(model: Model) -> BiLM:
+    """The PyTorch ``BiLM`` inside an ``ElmoModel`` (shared, not a copy)."""
+    return cached_bilm(bilm_layer(model)).bilm
+
+
+def reset_token_cache(model: Model) -> None:
+    """Forget cached token vectors. Optimizer steps (finish_update) and loading weights
+    with torch (load_state_dict, copy_) already do; call it after other in-place edits."""
+    cached_bilm(bilm_layer(model)).reset_cache()
+
+
+def forward(
+    model: Model[List[Doc], List[ElmoData]], docs: List[Doc], is_train: bool
+) -> Tuple[List[ElmoData], Callable]:
+    settings: ElmoSettings = model.attrs["settings"]
+    n_layers, width = model.attrs["n_output_layers"], model.get_dim("nO")
+    train = is_train and settings.fine_tune
+    windows = plan_windows(docs, settings.max_length, settings.window_overlap)
+    layers = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
+    callbacks = []
+    for batch in batches_by_length(windows, settings.batch_size, settings.max_batch_tokens):
+        outputs, bp_outputs = bilm_layer(model)([w.keys for w in batch], is_train=train)
+        for window, output in zip(batch, outputs):
+            src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
+            layers[window.doc][:, dst] = output[:, src]
+        callbacks.append((batch, outputs, bp_outputs))
+    ids = tuple(range(n_layers))
+    datas = [ElmoData(doc_layers, ids) for doc_layers in layers]
+
+    def backprop(d_datas: Sequence[ElmoData]) -> List[Doc]:
+        if not train:
+            return docs
+        d_layers = gradient_arrays(d_datas)
+        if len(d_layers) != len(docs):
+            raise ValueError(Errors.E112.format(
+                name=model.name, found=len(d_layers), expected=len(docs)))
+        for batch, outputs, bp_outputs in callbacks:
+            bp_outputs(_window_gradients(model, batch, outputs, d_layers))
+        return docs
+
+    return datas, backprop
+
+
+def _window_gradients(model: Model, batch: List[Window], outputs, d_layers) -> list:
+    """Route each doc token's gradient to the window position its output came from."""
+    d_outputs = []
+    for window, output in zip(batch, outputs):
+        d_output = model.ops.alloc3f(*output.shape)
+        src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
+        d_output[:, src] = d_layers[window.doc][:, dst]
+        d_outputs.append(d_output)
+    return d_outputs

@@ -1,0 +1,101 @@
+"""Checkpoints of a pretraining run, and the layout of its output directory.
+
+OUTPUT_DIR/config.cfg      the run's config (what --resume checks against)
+OUTPUT_DIR/vocab.txt       the softmax vocabulary
+OUTPUT_DIR/log.jsonl       one JSON record per logged step / evaluation / event
+OUTPUT_DIR/checkpoints/    step-XXXXXXXX.pt and latest.json (which one to resume)
+OUTPUT_DIR/final/          options.json + weights.hdf5, lm_head.pt, vocab.txt, config.cfg,
+                           pipeline/ (a spaCy pipeline with the "elmo" component)
+
+A checkpoint holds the model and softmax, the optimizer, the step, every process's
+random states, the data position of every batch row and the carried LSTM state. It is
+written to a temporary file and renamed, then ``latest.json`` is replaced the same way,
+so a kill at any moment leaves the previous checkpoint intact.
+"""
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy
+import srsly
+import torch
+
+from ..errors import Errors
+
+CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
+CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
+RUN_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE, CHECKPOINTS, FINAL)
+FORMAT = "spacy-elmo-pretrain-v1"
+
+
+def existing_run(output_dir: Path) -> List[str]:
+    """Which files of a run the directory already holds (empty: none)."""
+    return [name for name in RUN_FILES if (output_dir / name).exists()]
+
+
+def clear_run(output_dir: Path) -> None:
+    """Delete the files of a previous run (--force); other files are left alone."""
+    for name in existing_run(output_dir):
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)``, then rename over ``path`` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def rng_state() -> Dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": numpy.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_checkpoint(output_dir: Path, step: int, payload: Dict[str, Any], keep: int) -> Path:
+    """Write checkpoints/step-<step>.pt atomically, point latest.json at it, prune old ones."""
+    directory = output_dir / CHECKPOINTS
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step-{step:08d}.pt"
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, "step": step, **payload}, tmp))
+    history = [name for name in _history(directory) if name != path.name] + [path.name]
+    latest = {"file": path.name, "step": step, "history": history[-keep:]}
+    atomic_write(directory / LATEST, lambda tmp: srsly.write_json(tmp, latest))
+    for name in history[:-keep]:
+        (directory / name).unlink(missing_ok=True)
+    return path
+
+
+def _history(directory: Path) -> List[str]:
+    latest = directory / LATEST
+    return list(srsly.read_json(latest).get("history", [])) if latest.exists() else []
+
+
+def latest_checkpoint(output_dir: Path) -> Optional[Path]:
+    latest = output_dir / CHECKPOINTS / LATEST
+    if not latest.exists():
+        return None
+    return output_dir / CHECKPOINTS / srsly.read_json(latest)["file"]
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, Any]:
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # a truncated or foreign file: say which
+        raise ValueError(Errors.E320.format(path=path, error=err)) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(Errors.E320.format(path=path, error="unknown format"))
+    return data

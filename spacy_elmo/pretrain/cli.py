@@ -1,0 +1,83 @@
+"""``python -m spacy_elmo pretrain|evaluate|vocab``: thin typer commands over the library."""
+from pathlib import Path
+
+import srsly
+import typer
+from spacy.cli._util import Arg, Opt, parse_config_overrides, show_validation_error
+from wasabi import msg
+
+from ..cli import app
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("pretrain", context_settings=EXTRA_ARGS)
+def pretrain_cli(
+    # fmt: off
+    ctx: typer.Context,  # holds the config overrides (--training.max_steps 100 ...)
+    config_path: Path = Arg(..., help="Pretraining config (.cfg)", exists=True, dir_okay=False),
+    output_dir: Path = Arg(..., help="Output directory: checkpoints/, log.jsonl, final/"),
+    resume: bool = Opt(False, "--resume", "-r", help="Continue the run in OUTPUT_DIR from its last checkpoint"),
+    force: bool = Opt(False, "--force", "-F", help="Overwrite a different run in OUTPUT_DIR"),
+    silent: bool = Opt(False, "--silent", "-s", help="No progress bar or messages"),
+    # fmt: on
+):
+    """Pretrain an ELMo biLM on raw text (one sentence or paragraph per line).
+
+    Works under `torchrun --nproc_per_node N` for data-parallel training. Settings
+    are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
+    """
+    from .config import load_config
+    from .train import NonFiniteLoss, pretrain
+
+    overrides = parse_config_overrides(ctx.args)
+    with show_validation_error(config_path):
+        config = load_config(config_path, overrides)
+    try:
+        pretrain(config, output_dir, resume=resume, force=force, silent=silent)
+    except (NonFiniteLoss, ValueError, FileNotFoundError) as err:
+        msg.fail(str(err), exits=1)
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    # fmt: off
+    model_dir: Path = Arg(..., help="Pretraining output directory (or its final/)", exists=True, file_okay=False),
+    text: str = Arg(..., help="Held-out text: a file, a directory or sotu:heldout"),
+    batch_size: int = Opt(32, "--batch-size", "-b", help="Sentences per batch"),
+    device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
+    mode: str = Opt("sentence", "--mode", "-m", help="sentence: each line alone; stream: state carried across lines"),
+    # fmt: on
+):
+    """Forward, backward and average perplexity on held-out text. The last line of the
+    output is one JSON object: {"forward": ..., "backward": ..., "average": ...}."""
+    from .evaluate import evaluate
+
+    try:
+        result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
+    except (ValueError, FileNotFoundError) as err:
+        msg.fail(str(err), exits=1)
+    msg.info(f"{result['n_tokens']} tokens per direction")
+    print(srsly.json_dumps({k: result[k] for k in ("forward", "backward", "average")}))
+
+
+@app.command("vocab", context_settings=EXTRA_ARGS)
+def vocab_cli(
+    # fmt: off
+    ctx: typer.Context,
+    config_path: Path = Arg(..., help="Pretraining config (.cfg)", exists=True, dir_okay=False),
+    output_file: Path = Arg(..., help="vocab.txt to write (use it as [paths] vocab)"),
+    # fmt: on
+):
+    """Count the training corpus and write the softmax vocabulary, one token per line."""
+    from .config import PretrainSettings, load_config
+    from .corpus import Tokenizer, count_tokens, resolve_paths
+    from .vocab import build_vocab
+
+    with show_validation_error(config_path):
+        settings = PretrainSettings.from_config(load_config(config_path, parse_config_overrides(ctx.args)))
+    c, t = settings.corpus, settings.training
+    counts, stats = count_tokens(resolve_paths(settings.paths.train), Tokenizer(c.lang, c.tokenizer, c.lowercase))
+    vocab = build_vocab(counts, t.vocab_size, t.min_count)
+    vocab.to_disk(output_file)
+    msg.good(f"{len(vocab)} entries from {stats['tokens']} tokens written to {output_file}")

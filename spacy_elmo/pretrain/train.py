@@ -1,0 +1,303 @@
+"""Pretrain a biLM on raw text: the training loop, checkpoints and resumption.
+
+``pretrain(config, output_dir)`` trains the biLM + softmax described by a config (see
+``config.py``) and exports it (see ``export.py``). It runs the same way in one process
+or under ``torchrun``: each process owns batch_size / world_size rows of the global
+batch, gradients are averaged by ``DistributedDataParallel``, and the main process
+writes the checkpoints, the log and the export.
+"""
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy
+import srsly
+import torch
+from confection import Config
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+from wasabi import Printer
+
+from ..errors import Errors
+from ..nn.bilm import BiLM
+from . import checkpoint as ckpt
+from .batch import CharIds, encode_sentences, encode_windows
+from .config import PretrainSettings, run_differences
+from .corpus import Tokenizer, count_tokens, resolve_paths
+from .distributed import Distributed
+from .evaluate import perplexity
+from .export import export_final
+from .lm import LanguageModel, direction_perplexities, init_like_original, sample_log_uniform
+from .stream import Corpus, RowStreams
+from .vocab import Vocab, build_vocab
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss or the gradient became NaN or infinite; the run stopped."""
+
+
+def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
+             force: bool = False, silent: bool = False) -> Path:
+    """Train (or resume) the run in ``output_dir``; returns ``output_dir/final``."""
+    settings = PretrainSettings.from_config(config)
+    output_dir = Path(output_dir)
+    env = Distributed.setup(settings.training.device)
+    try:
+        printer = Printer(no_print=silent or not env.is_main)
+        resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
+        vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
+        trainer = Trainer(settings, output_dir, vocab, env, silent)
+        latest = ckpt.latest_checkpoint(output_dir) if resume else None
+        if latest is not None:
+            printer.info(f"Resuming from {latest}")
+            trainer.restore(ckpt.load_checkpoint(latest))
+        trainer.train()
+        final = output_dir / ckpt.FINAL
+        if env.is_main:
+            export_final(trainer.lm, vocab, settings.config, final, settings.corpus.lang)
+            printer.good(f"Saved the biLM to {final}")
+        env.barrier()
+        return final
+    finally:
+        env.close()
+
+
+def _prepare_output(output_dir: Path, settings: PretrainSettings, resume: bool, force: bool) -> bool:
+    """Refuse a directory holding another run unless --resume/--force; write config.cfg.
+    Returns whether training resumes."""
+    found = ckpt.existing_run(output_dir)
+    if found and not (resume or force):
+        raise ValueError(Errors.E310.format(path=output_dir, found=", ".join(found)))
+    if found and resume:
+        if not (output_dir / ckpt.CONFIG_FILE).exists():
+            raise ValueError(Errors.E323.format(path=output_dir))
+        saved = Config().from_disk(output_dir / ckpt.CONFIG_FILE, interpolate=False)
+        differences = run_differences(saved, settings.config)
+        if differences and not force:
+            from .config import RESUMABLE
+
+            raise ValueError(Errors.E311.format(
+                path=output_dir, keys=", ".join(differences), allowed=", ".join(RESUMABLE)))
+        resume = not differences
+    if found and not resume:
+        ckpt.clear_run(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write(output_dir / ckpt.CONFIG_FILE, settings.config.to_disk)
+    return bool(found) and resume
+
+
+def _vocabulary(output_dir: Path, settings: PretrainSettings, printer: Printer) -> List[str]:
+    """The run's vocabulary: kept from an earlier start, given in [paths] vocab, or built."""
+    path = output_dir / ckpt.VOCAB_FILE
+    if path.exists():
+        return Vocab.from_disk(path).words
+    if settings.paths.vocab:
+        vocab = Vocab.from_disk(settings.paths.vocab)
+    else:
+        corpus = settings.corpus
+        tokenizer = Tokenizer(corpus.lang, corpus.tokenizer, corpus.lowercase)
+        counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
+        if not stats["tokens"]:
+            raise ValueError(Errors.E307.format(paths=settings.paths.train))
+        vocab = build_vocab(counts, settings.training.vocab_size, settings.training.min_count)
+        _log(output_dir, {"event": "corpus", **stats, "vocab_size": len(vocab)})
+        printer.info(f"Corpus: {stats['tokens']} tokens in {stats['lines']} lines; "
+                     f"vocabulary: {len(vocab)} entries")
+    vocab.to_disk(path)
+    return vocab.words
+
+
+def _log(output_dir: Path, record: Dict[str, Any]) -> None:
+    with (output_dir / ckpt.LOG_FILE).open("a", encoding="utf8") as handle:
+        handle.write(srsly.json_dumps(record) + "\n")
+
+
+def learning_rate(step: int, base: float, schedule: str, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then constant, linear or cosine decay to 0."""
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return base * (1.0 - progress)
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return base
+
+
+class Trainer:
+    """The state of one process of a run: model, optimizer, data streams, carried state."""
+
+    def __init__(self, settings: PretrainSettings, output_dir: Path, vocab: Vocab,
+                 env: Distributed, silent: bool = False) -> None:
+        t = self.t = settings.training
+        self.settings, self.output_dir, self.vocab, self.env, self.silent = settings, output_dir, vocab, env, silent
+        if t.batch_size % env.world_size:
+            raise ValueError(Errors.E314.format(batch_size=t.batch_size, world_size=env.world_size))
+        torch.manual_seed(t.seed)  # the same initial weights in every process
+        self.lm = LanguageModel(init_like_original(BiLM(settings.model)), len(vocab), t.dropout).to(env.device)
+        torch.manual_seed(t.seed + 7919 * (env.rank + 1))  # dropout differs between processes
+        self.model = self.lm
+        if env.world_size > 1:
+            ids = [env.device.index] if env.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.lm, device_ids=ids)
+        self.optimizer = self._optimizer()
+        self.rows_per_process = t.batch_size // env.world_size
+        rows = range(env.rank * self.rows_per_process, (env.rank + 1) * self.rows_per_process)
+        c = settings.corpus
+        self.tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+        self.corpus = Corpus.from_paths(resolve_paths(settings.paths.train), warn=False)
+        self.streams = RowStreams(self.corpus, self.tokenizer, t.batch_size, rows, t.mode)
+        self.chars = CharIds(settings.model.max_characters_per_token)
+        self.states = self.lm.bilm.default_state(self.rows_per_process) if t.mode == "window" else None
+        self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+        self.sampled = t.softmax == "sampled" and t.n_samples < len(vocab)
+        if t.softmax == "sampled" and not self.sampled and env.is_main:
+            warnings.warn(Errors.E318.format(n_samples=t.n_samples, vocab_size=len(vocab)))
+        self.amp = t.mixed_precision and env.device.type == "cuda"
+        if t.mixed_precision and not self.amp and env.is_main:
+            warnings.warn(Errors.E319.format(device=env.device))
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        t = self.t
+        if t.optimizer == "adam":
+            return torch.optim.Adam(self.lm.parameters(), lr=t.learning_rate)
+        # bilm-tf: Adagrad with initial accumulator 1.0
+        return torch.optim.Adagrad(self.lm.parameters(), lr=t.learning_rate,
+                                   initial_accumulator_value=t.adagrad_initial_accumulator)
+
+    def _batch(self):
+        if self.t.mode == "window":
+            forward, backward = self.streams.windows(self.t.unroll_steps)
+            return encode_windows(forward, backward, self.vocab, self.chars).to(self.env.device)
+        sentences = self.streams.sentences(self.t.max_sentence_length)
+        return encode_sentences(sentences, self.vocab, self.chars).to(self.env.device)
+
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns the summed NLL per direction over the global batch
+        and the number of targets per direction, as a (3,) float64 tensor."""
+        t, env = self.t, self.env
+        batch = self._batch()
+        count = env.all_reduce_sum(torch.tensor([float(batch.n_targets)], device=env.device))
+        sample = None
+        if self.sampled:  # the same candidates in every process: (seed, step) only
+            rng = numpy.random.default_rng([t.seed, self.step])
+            sample = sample_log_uniform(rng, t.n_samples, len(self.vocab))
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            nll, finals = self.model(batch, self.states, sample)
+        # The loss: forward + backward NLL summed over each row's tokens, averaged over the
+        # global batch's rows (bilm-tf: the same, halved). DDP averages over processes.
+        loss = nll.sum() * env.world_size / t.batch_size
+        stats = torch.cat([env.all_reduce_sum(nll.detach().double()), count.double()])
+        self._check_finite(float(stats[:2].sum()), "loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), t.grad_clip if t.grad_clip > 0 else float("inf"))
+        self._check_finite(float(norm), "gradient norm")
+        self.optimizer.step()
+        self.states = finals
+        self.step += 1
+        self.tokens_seen += int(count[0])
+        return stats.cpu()
+
+    def _check_finite(self, value: float, what: str) -> None:
+        if not math.isfinite(value):
+            latest = ckpt.latest_checkpoint(self.output_dir)
+            message = Errors.E313.format(value=f"{what} {value}", step=self.step + 1, checkpoint=latest)
+            if self.env.is_main:
+                _log(self.output_dir, {"event": "stopped", "step": self.step + 1, "error": message})
+            raise NonFiniteLoss(message)
+
+    def train(self) -> None:
+        t = self.t
+        bar = tqdm(total=t.max_steps, initial=self.step, unit="step", leave=False,
+                   disable=self.silent or not self.env.is_main)
+        window = {"stats": torch.zeros(3, dtype=torch.float64), "start": time.perf_counter()}
+        clock, self._elapsed_before = time.perf_counter(), self.elapsed
+        while self.step < t.max_steps:
+            window["stats"] += self.train_step()
+            bar.update(1)
+            done = self.step == t.max_steps or self._out_of_time(clock)
+            if self.step % t.log_every == 0 or done:
+                self._report(window, bar)
+            if t.eval_every and self.step % t.eval_every == 0:
+                self._evaluate()
+            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or done:
+                self.save()
+            if done:
+                break
+        bar.close()
+
+    def _out_of_time(self, clock: float) -> bool:
+        """Whether the time budget (training.max_minutes) is spent, agreed by all processes."""
+        if not self.t.max_minutes:
+            return False
+        spent = self._elapsed_before + time.perf_counter() - clock >= 60.0 * self.t.max_minutes
+        flag = self.env.all_reduce_sum(torch.tensor([float(spent)], device=self.env.device))
+        return bool(flag[0] > 0)
+
+    def _report(self, window: Dict[str, Any], bar: tqdm) -> None:
+        seconds = time.perf_counter() - window["start"]
+        self.elapsed += seconds
+        stats = window["stats"]
+        ppl = direction_perplexities((float(stats[0]), float(stats[1])), int(stats[2]))
+        record = {"step": self.step, "tokens": self.tokens_seen, "loss": float(stats[:2].sum() / stats[2]),
+                  "ppl": ppl["average"], "ppl_forward": ppl["forward"], "ppl_backward": ppl["backward"],
+                  "tokens_per_s": float(stats[2]) / max(seconds, 1e-9),
+                  "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.elapsed,
+                  "cpu_s": time.process_time()}
+        bar.set_postfix({"tok/s": f"{record['tokens_per_s']:.0f}", "loss": f"{record['loss']:.3f}",
+                         "ppl": f"{record['ppl']:.1f}"})
+        if self.env.is_main:
+            _log(self.output_dir, record)
+        window["stats"] = torch.zeros(3, dtype=torch.float64)
+        window["start"] = time.perf_counter()
+
+    def _evaluate(self) -> None:
+        dev = self.settings.paths.dev
+        if dev and self.env.is_main:
+            result = perplexity(self.lm, self.vocab, self.tokenizer, resolve_paths(dev, "dev"),
+                                self.t.eval_batch_size, self.env.device, warn=False)
+            _log(self.output_dir, {"event": "eval", "step": self.step, **{f"dev_{k}": v for k, v in result.items()}})
+        self.env.barrier()
+
+    def save(self) -> None:
+        """Checkpoint: the main process writes what every process holds."""
+        mine = {"rows": self.streams.state(), "rng": ckpt.rng_state(),
+                "lstm": [(h.cpu(), c.cpu()) for h, c in self.states] if self.states else None}
+        gathered = self.env.gather(mine)
+        if self.env.is_main:
+            rows: Dict[int, Any] = {}
+            for part in gathered:
+                rows.update(part["rows"])
+            lstm = None
+            if gathered[0]["lstm"] is not None:
+                lstm = [tuple(torch.cat([p["lstm"][l][k] for p in gathered], dim=1) for k in range(2))
+                        for l in range(len(gathered[0]["lstm"]))]
+            payload = {"model": self.lm.state_dict(), "optimizer": self.optimizer.state_dict(),
+                       "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
+                       "world_size": self.env.world_size, "rows": rows, "lstm_state": lstm,
+                       "rng": [p["rng"] for p in gathered], "corpus": self.corpus.fingerprint()}
+            ckpt.save_checkpoint(self.output_dir, self.step, payload, self.t.keep_checkpoints)
+        self.env.barrier()
+
+    def restore(self, data: Dict[str, Any]) -> None:
+        """Continue exactly where a checkpoint stopped."""
+        if data["corpus"] != self.corpus.fingerprint():
+            detail = f"checkpoint {data['corpus'][:3]}..., now {self.corpus.fingerprint()[:3]}..."
+            raise ValueError(Errors.E312.format(path=self.output_dir, detail=detail))
+        self.lm.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.step, self.tokens_seen, self.elapsed = data["step"], data["tokens_seen"], data["elapsed_s"]
+        self.streams.load_state(data["rows"])
+        if data["lstm_state"] is not None and self.states is not None:
+            rows = slice(self.env.rank * self.rows_per_process, (self.env.rank + 1) * self.rows_per_process)
+            self.states = [(h[:, rows].to(self.env.device), c[:, rows].to(self.env.device))
+                           for h, c in data["lstm_state"]]
+        if data["world_size"] == self.env.world_size:
+            ckpt.set_rng_state(data["rng"][self.env.rank])
+        elif self.env.is_main:
+            warnings.warn(Errors.E322.format(world_size=self.env.world_size, saved=data["world_size"]))

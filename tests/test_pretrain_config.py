@@ -1,0 +1,55 @@
+"""Pretraining configs: shipped files load, overrides apply, bad settings are named."""
+from pathlib import Path
+
+import pytest
+
+from spacy_elmo import published_options
+from spacy_elmo.pretrain.config import PretrainSettings, load_config, run_differences
+from spacy_elmo.pretrain.train import learning_rate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "project" / "configs"
+TINY = CONFIGS / "pretrain_tiny.cfg"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("pretrain_*.cfg")), ids=lambda p: p.name)
+def test_shipped_config_loads(path):
+    settings = PretrainSettings.from_config(load_config(path))
+    assert settings.training.max_steps > 0
+    assert settings.model.n_characters == 262
+
+
+@pytest.mark.parametrize("size", ["small", "medium", "original"])
+def test_config_per_published_size(size):
+    settings = PretrainSettings.from_config(load_config(CONFIGS / f"pretrain_{size}.cfg"))
+    assert settings.model == published_options(size)
+
+
+def test_cli_style_overrides_apply():
+    overrides = {"paths.train": "corpus.txt", "training.max_steps": 7, "training.checkpoint_every": 3}
+    settings = PretrainSettings.from_config(load_config(TINY, overrides))
+    assert settings.paths.train == "corpus.txt"
+    assert (settings.training.max_steps, settings.training.checkpoint_every) == (7, 3)
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ValueError, match=r"\[training\] max_step\b"):
+        PretrainSettings.from_config(load_config(TINY, {"training.max_step": 3}))
+
+
+def test_bad_choice_is_named():
+    with pytest.raises(ValueError, match=r"\[training\] mode must be one of"):
+        PretrainSettings.from_config(load_config(TINY, {"training.mode": "stream"}))
+
+
+def test_resumable_settings_are_not_differences():
+    old = load_config(TINY)
+    new = load_config(TINY, {"training.max_steps": 999, "training.batch_size": 4})
+    assert run_differences(old, new) == ("training.batch_size",)
+
+
+def test_learning_rate_schedules():
+    assert learning_rate(0, 1.0, "constant", 4, 100) == 0.25
+    assert learning_rate(50, 1.0, "constant", 0, 100) == 1.0
+    assert learning_rate(50, 1.0, "linear", 0, 100) == pytest.approx(0.5)
+    assert learning_rate(50, 1.0, "cosine", 0, 100) == pytest.approx(0.5)
+    assert learning_rate(100, 1.0, "cosine", 0, 100) == pytest.approx(0.0)
