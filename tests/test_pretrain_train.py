@@ -95,7 +95,8 @@ def test_overfits_a_tiny_corpus(tmp_path, corpus):
 
 def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path, corpus):
     steps = ["--training.max_steps", "60", "--training.checkpoint_every", "10"]
-    cli(*cli_args(corpus, tmp_path / "straight", *steps), check=True)
+    straight = tiny_config(corpus, training__batch_size=8, training__max_steps=60, training__checkpoint_every=10)
+    pretrain(straight, tmp_path / "straight", silent=True)
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "spacy_elmo", *map(str, cli_args(corpus, killed, *steps))],
                                env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -157,6 +158,16 @@ def test_force_starts_the_run_over(tmp_path, corpus):
     pretrain(tiny_config(corpus, training__max_steps=1, training__checkpoint_every=1), tmp_path / "out",
              force=True, silent=True)
     assert load_checkpoint(latest_checkpoint(tmp_path / "out"))["step"] == 1
+
+
+def test_corpus_without_text_is_refused(tmp_path):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "empty.txt").write_bytes(b"")
+    (texts / "binary.bin").write_bytes(b"\x00\x01\x02")
+    with pytest.warns(UserWarning, match="is empty"), pytest.warns(UserWarning, match="looks binary"), \
+            pytest.raises(ValueError, match="holds no tokens"):
+        pretrain(tiny_config(texts), tmp_path / "out", silent=True)
 
 
 def test_resume_with_another_model_is_refused(tmp_path, corpus):

@@ -37,13 +37,17 @@ class CharIds:
         return ids
 
 
-def distinct(tokens: Sequence[str], chars: CharIds, first: Sequence[str] = ()) -> Tuple[torch.Tensor, numpy.ndarray]:
+def distinct(
+    tokens: Sequence[str], chars: CharIds, first: Sequence[str] = ()
+) -> Tuple[torch.Tensor, numpy.ndarray]:
     """Char ids (U, max_chars) of the distinct tokens, and each token's row (len(tokens),)."""
     rows: Dict[str, int] = {}
     for token in list(first) + list(tokens):
         rows.setdefault(token, len(rows))
     index = numpy.fromiter((rows[t] for t in tokens), dtype=numpy.int64, count=len(tokens))
-    table = numpy.stack([chars(t) for t in rows]) if rows else numpy.zeros((0, chars.max_chars), numpy.int64)
+    if not rows:
+        return torch.zeros((0, chars.max_chars), dtype=torch.int64), index
+    table = numpy.stack([chars(t) for t in rows])
     return torch.from_numpy(table), index
 
 

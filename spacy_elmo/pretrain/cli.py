@@ -1,5 +1,6 @@
 """``python -m spacy_elmo pretrain|evaluate|vocab``: thin typer commands over the library."""
 from pathlib import Path
+from typing import Optional
 
 import srsly
 import typer
@@ -17,7 +18,7 @@ def pretrain_cli(
     ctx: typer.Context,  # holds the config overrides (--training.max_steps 100 ...)
     config_path: Path = Arg(..., help="Pretraining config (.cfg)", exists=True, dir_okay=False),
     output_dir: Path = Arg(..., help="Output directory: checkpoints/, log.jsonl, final/"),
-    resume: bool = Opt(False, "--resume", "-r", help="Continue the run in OUTPUT_DIR from its last checkpoint"),
+    resume: bool = Opt(False, "--resume", "-r", help="Continue the run in OUTPUT_DIR from its checkpoint"),
     force: bool = Opt(False, "--force", "-F", help="Overwrite a different run in OUTPUT_DIR"),
     silent: bool = Opt(False, "--silent", "-s", help="No progress bar or messages"),
     # fmt: on
@@ -42,11 +43,12 @@ def pretrain_cli(
 @app.command("evaluate")
 def evaluate_cli(
     # fmt: off
-    model_dir: Path = Arg(..., help="Pretraining output directory (or its final/)", exists=True, file_okay=False),
+    model_dir: Path = Arg(..., help="Pretraining output dir (or its final/)", exists=True, file_okay=False),
     text: str = Arg(..., help="Held-out text: a file, a directory or sotu:heldout"),
     batch_size: int = Opt(32, "--batch-size", "-b", help="Sentences per batch"),
     device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
-    mode: str = Opt("sentence", "--mode", "-m", help="sentence: each line alone; stream: state carried across lines"),
+    mode: str = Opt("sentence", "--mode", "-m", help="sentence: lines alone; stream: state carried"),
+    output: Optional[Path] = Opt(None, "--output", "-o", help="Also write the JSON object here"),
     # fmt: on
 ):
     """Forward, backward and average perplexity on held-out text. The last line of the
@@ -58,7 +60,11 @@ def evaluate_cli(
     except (ValueError, FileNotFoundError) as err:
         msg.fail(str(err), exits=1)
     msg.info(f"{result['n_tokens']} tokens per direction")
-    print(srsly.json_dumps({k: result[k] for k in ("forward", "backward", "average")}))
+    scores = {k: result[k] for k in ("forward", "backward", "average")}
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, scores)
+    print(srsly.json_dumps(scores))
 
 
 @app.command("vocab", context_settings=EXTRA_ARGS)
@@ -75,9 +81,11 @@ def vocab_cli(
     from .vocab import build_vocab
 
     with show_validation_error(config_path):
-        settings = PretrainSettings.from_config(load_config(config_path, parse_config_overrides(ctx.args)))
+        config = load_config(config_path, parse_config_overrides(ctx.args))
+    settings = PretrainSettings.from_config(config)
     c, t = settings.corpus, settings.training
-    counts, stats = count_tokens(resolve_paths(settings.paths.train), Tokenizer(c.lang, c.tokenizer, c.lowercase))
+    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+    counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
     vocab = build_vocab(counts, t.vocab_size, t.min_count)
     vocab.to_disk(output_file)
     msg.good(f"{len(vocab)} entries from {stats['tokens']} tokens written to {output_file}")

@@ -75,7 +75,8 @@ CHOICES = {
 }
 # Settings that may change when a run is resumed; everything else defines the run.
 RESUMABLE = (
-    "paths.dev", "training.max_steps", "training.max_minutes", "training.checkpoint_every", "training.eval_every",
+    "paths.dev", "training.max_steps", "training.max_minutes", "training.checkpoint_every",
+    "training.eval_every",
     "training.log_every", "training.keep_checkpoints", "training.eval_batch_size",
     "training.device",
 )
@@ -202,8 +203,9 @@ def _section(config: Config, section: str, types: Dict[str, Any]) -> Dict[str, A
         ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         choices = CHOICES.get((section, key))
         if not ok or (choices and value not in choices):
-            wanted = f"one of {choices}" if choices else getattr(expected, "__name__", "a string or null")
-            raise ValueError(Errors.E301.format(section=section, key=key, expected=wanted, found=value))
+            wanted = f"one of {choices}" if choices else getattr(expected, "__name__", "str|null")
+            raise ValueError(Errors.E301.format(
+                section=section, key=key, expected=wanted, found=value))
         out[key] = value
     return out
 
@@ -214,7 +216,8 @@ def _check_training(t: TrainingSettings) -> TrainingSettings:
     for name in positive:
         if getattr(t, name) < 1:
             raise ValueError(Errors.E301.format(
-                section="training", key=name, expected="a positive integer", found=getattr(t, name)))
+                section="training", key=name, expected="a positive integer",
+                found=getattr(t, name)))
     for name in ("checkpoint_every", "eval_every", "warmup_steps", "max_minutes"):
         if getattr(t, name) < 0:
             raise ValueError(Errors.E301.format(

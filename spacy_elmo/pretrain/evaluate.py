@@ -20,7 +20,7 @@ from ..errors import Errors
 from ..nn.bilm import BiLM
 from ..chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, CharIds, encode_sentences, encode_windows
-from .checkpoint import CHECKPOINTS, CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
+from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
 from .config import PretrainSettings
 from .corpus import Tokenizer, read_sentences, resolve_paths
 from .lm import LanguageModel, direction_perplexities
@@ -47,7 +47,9 @@ def sentence_nll(lm: LanguageModel, sentences: Iterable[List[str]], vocab: Vocab
     return (float(sums[0]), float(sums[1])), count
 
 
-def _length_sorted_batches(sentences: Iterable[List[str]], batch_size: int) -> Iterator[List[List[str]]]:
+def _length_sorted_batches(
+    sentences: Iterable[List[str]], batch_size: int
+) -> Iterator[List[List[str]]]:
     chunk: List[List[str]] = []
     for sentence in sentences:
         chunk.append(sentence)
@@ -95,8 +97,8 @@ def stream_nll(lm: LanguageModel, sentences: List[List[str]], vocab: Vocab, rows
     with torch.no_grad():
         for start in range(0, longest - 1, steps):
             windows = [[_window(r, start, steps) for r in stream] for stream in (forward, backward)]
-            batch = encode_windows(*[[[t or BOS_TOKEN for t in w] for w in stream] for stream in windows],
-                                   vocab, chars)
+            filled = [[[t or BOS_TOKEN for t in w] for w in stream] for stream in windows]
+            batch = encode_windows(*filled, vocab, chars)
             # predict each line's words and its end, not the next line's start nor padding
             for d, first in enumerate((BOS_TOKEN, EOS_TOKEN)):
                 skip = torch.tensor([[t in (first, None) for t in w[1:]] for w in windows[d]])
@@ -125,7 +127,9 @@ def _contiguous_parts(sentences: List[List[str]], rows: int) -> List[List[List[s
     return parts
 
 
-def load_language_model(model_dir: Union[str, Path]) -> Tuple[LanguageModel, Vocab, PretrainSettings]:
+def load_language_model(
+    model_dir: Union[str, Path]
+) -> Tuple[LanguageModel, Vocab, PretrainSettings]:
     """The biLM + softmax of a pretraining output directory (its final/ export, else its
     latest checkpoint) or of a final/ directory itself."""
     model_dir = Path(model_dir)
@@ -133,7 +137,8 @@ def load_language_model(model_dir: Union[str, Path]) -> Tuple[LanguageModel, Voc
         if (final / HEAD_FILE).exists():
             settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
             vocab = Vocab.from_disk(final / VOCAB_FILE)
-            lm = LanguageModel(load_allennlp(final / "options.json", final / "weights.hdf5"), len(vocab))
+            bilm = load_allennlp(final / "options.json", final / "weights.hdf5")
+            lm = LanguageModel(bilm, len(vocab))
             lm.head.load_state_dict(torch.load(final / HEAD_FILE, map_location="cpu"))
             return lm.eval(), vocab, settings
     checkpoint = latest_checkpoint(model_dir)
@@ -158,7 +163,8 @@ def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: in
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
     "stream" (windows of the run's unroll_steps)."""
     lm, vocab, settings = load_language_model(model_dir)
-    tokenizer = Tokenizer(settings.corpus.lang, settings.corpus.tokenizer, settings.corpus.lowercase)
+    c = settings.corpus
+    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
     lm.to(device)
     return perplexity(lm, vocab, tokenizer, resolve_paths(str(text), "text"), batch_size, device,
                       mode=mode, steps=settings.training.unroll_steps)

@@ -16,7 +16,9 @@ from .vocab import Vocab
 PIPELINE = "pipeline"
 
 
-def export_final(lm: LanguageModel, vocab: Vocab, config: Config, final_dir: Path, lang: str) -> Path:
+def export_final(
+    lm: LanguageModel, vocab: Vocab, config: Config, final_dir: Path, lang: str
+) -> Path:
     """Write final_dir/{options.json, weights.hdf5} (loadable by ``load_allennlp`` and
     other ELMo readers), lm_head.pt + vocab.txt + config.cfg (for ``evaluate``) and
     pipeline/ (a spaCy pipeline with the "elmo" component). Replaces an older export."""

@@ -47,13 +47,15 @@ class SoftmaxHead(nn.Module):
         sampled candidates, every logit corrected by -log(expected count), and a
         candidate equal to the true word removed ("accidental hit"). (N,) losses."""
         n_words = self.weight.shape[0]
-        true_q = torch.from_numpy(sample.expected_counts(targets.cpu().numpy(), n_words)).to(h.device)
+        true_q = sample.expected_counts(targets.cpu().numpy(), n_words)
+        true_q = torch.from_numpy(true_q).to(h.device)
         cand = torch.from_numpy(sample.ids).to(h.device)
         cand_q = torch.from_numpy(sample.expected_counts(sample.ids, n_words)).to(h.device)
         # true_logits (N,), sampled_logits (N, S)
         true_logits = (h * self.weight[targets]).sum(-1).float() + self.bias[targets] - true_q.log()
         sampled_logits = (h @ self.weight[cand].T).float() + self.bias[cand] - cand_q.log()
-        sampled_logits = sampled_logits.masked_fill(targets.unsqueeze(1) == cand.unsqueeze(0), NEG_INF)
+        hits = targets.unsqueeze(1) == cand.unsqueeze(0)
+        sampled_logits = sampled_logits.masked_fill(hits, NEG_INF)
         logits = torch.cat([true_logits.unsqueeze(1), sampled_logits], dim=1)
         return _cross_entropy(logits, torch.zeros_like(targets))
 
@@ -85,7 +87,8 @@ def sample_log_uniform(rng: numpy.random.Generator, n_samples: int, n_words: int
     seen = set()
     tries = 0
     while len(found) < n_samples:
-        draws = numpy.exp(rng.random(2 * (n_samples - len(found)) + 16) * log_range).astype(numpy.int64) - 1
+        uniform = rng.random(2 * (n_samples - len(found)) + 16)
+        draws = numpy.exp(uniform * log_range).astype(numpy.int64) - 1
         for value in numpy.minimum(draws, n_words - 1).tolist():
             tries += 1
             if value not in seen:
@@ -123,7 +126,10 @@ class LanguageModel(nn.Module):
         for direction in range(2):
             keep = targets[direction] != IGNORE
             h, t = top[direction][keep], targets[direction][keep]
-            nll = self.head.sampled_nll(h, t, sample) if sample is not None else self.head.full_nll(h, t)
+            if sample is not None:
+                nll = self.head.sampled_nll(h, t, sample)
+            else:
+                nll = self.head.full_nll(h, t)
             sums.append(nll.sum())
         return torch.stack(sums), finals
 
@@ -163,7 +169,8 @@ def init_like_original(bilm: BiLM, generator: Optional[torch.Generator] = None) 
             if opts.activation == "relu":
                 conv.weight.uniform_(-0.05, 0.05, generator=generator)  # Kim et al. 2015
             else:
-                conv.weight.normal_(0.0, math.sqrt(1.0 / (width * opts.char_dim)), generator=generator)
+                std = math.sqrt(1.0 / (width * opts.char_dim))
+                conv.weight.normal_(0.0, std, generator=generator)
             conv.bias.zero_()
         for carry, transform in zip(enc.highway.carry, enc.highway.transform):
             for lin in (carry, transform):

@@ -135,7 +135,9 @@ class BackwardLines:
 class TokenStream:
     """Tokens of consecutive lines, each wrapped in boundaries (reversed when backward)."""
 
-    def __init__(self, lines, tokenizer: Tokenizer, reverse: bool, pending: Optional[List[str]] = None):
+    def __init__(
+        self, lines, tokenizer: Tokenizer, reverse: bool, pending: Optional[List[str]] = None
+    ) -> None:
         self.lines, self.tokenizer, self.reverse = lines, tokenizer, reverse
         self.pending: List[str] = list(pending or [])
 
@@ -155,7 +157,8 @@ class TokenStream:
             if tokens:
                 break
             if self.lines.wraps > start_wraps + 1:
-                raise ValueError(Errors.E307.format(paths=[str(f) for f in self.lines.corpus.files[:5]]))
+                files = [str(f) for f in self.lines.corpus.files[:5]]
+                raise ValueError(Errors.E307.format(paths=files))
         if self.reverse:
             return [EOS_TOKEN] + tokens[::-1] + [BOS_TOKEN]
         return [BOS_TOKEN] + tokens + [EOS_TOKEN]
@@ -181,7 +184,9 @@ class RowStreams:
                  mode: str = "window") -> None:
         self.corpus, self.tokenizer, self.rows, self.mode = corpus, tokenizer, list(rows), mode
         starts = corpus.row_starts(n_rows)
-        self.forward = {r: TokenStream(ForwardLines(corpus, starts[r]), tokenizer, False) for r in self.rows}
+        self.forward = {
+            r: TokenStream(ForwardLines(corpus, starts[r]), tokenizer, False) for r in self.rows
+        }
         self.backward = {}
         if mode == "window":
             self.backward = {
@@ -206,11 +211,10 @@ class RowStreams:
     def load_state(self, state: Dict[int, Dict[str, Any]]) -> None:
         for r in self.rows:
             saved = state[r]
-            self.forward[r] = _restore(ForwardLines, self.corpus, self.tokenizer, False, saved["forward"])
+            self.forward[r] = self._restore(ForwardLines, False, saved["forward"])
             if self.backward:
-                self.backward[r] = _restore(BackwardLines, self.corpus, self.tokenizer, True, saved["backward"])
+                self.backward[r] = self._restore(BackwardLines, True, saved["backward"])
 
-
-def _restore(reader, corpus: Corpus, tokenizer: Tokenizer, reverse: bool, saved: Dict[str, Any]) -> TokenStream:
-    lines = reader(corpus, tuple(saved["position"]), saved["wraps"])
-    return TokenStream(lines, tokenizer, reverse, saved["pending"])
+    def _restore(self, reader, reverse: bool, saved: Dict[str, Any]) -> TokenStream:
+        lines = reader(self.corpus, tuple(saved["position"]), saved["wraps"])
+        return TokenStream(lines, self.tokenizer, reverse, saved["pending"])

@@ -5,12 +5,17 @@
 or under ``torchrun``: each process owns batch_size / world_size rows of the global
 batch, gradients are averaged by ``DistributedDataParallel``, and the main process
 writes the checkpoints, the log and the export.
+
+Log records (log.jsonl) per ``log_every`` steps: ``loss`` is the forward plus the
+backward mean NLL per token, ``ppl_forward`` / ``ppl_backward`` / ``ppl`` their
+exponentials (``ppl`` of the mean of both). With the sampled softmax these are the
+sampled-softmax values, as bilm-tf's train_perplexity; ``evaluate`` gives the true ones.
 """
 import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Union
 
 import numpy
 import srsly
@@ -24,7 +29,7 @@ from ..errors import Errors
 from ..nn.bilm import BiLM
 from . import checkpoint as ckpt
 from .batch import CharIds, encode_sentences, encode_windows
-from .config import PretrainSettings, run_differences
+from .config import RESUMABLE, PretrainSettings, run_differences
 from .corpus import Tokenizer, count_tokens, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
@@ -40,7 +45,17 @@ class NonFiniteLoss(RuntimeError):
 
 def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
              force: bool = False, silent: bool = False) -> Path:
-    """Train (or resume) the run in ``output_dir``; returns ``output_dir/final``."""
+    """Train (or resume) a biLM and export it; returns ``output_dir/final``.
+
+    config (Config): the pretraining config (``load_config``), see ``config.py``.
+    output_dir (Path): where the run lives: config.cfg, vocab.txt, log.jsonl,
+        checkpoints/, final/.
+    resume (bool): continue the run in ``output_dir`` from its latest checkpoint.
+    force (bool): overwrite a run in ``output_dir`` (with ``resume``: only if its
+        config differs in more than the settings that may change on resume).
+    silent (bool): no progress bar or messages.
+    Under torchrun every process calls this; only the first writes files.
+    """
     settings = PretrainSettings.from_config(config)
     output_dir = Path(output_dir)
     env = Distributed.setup(settings.training.device)
@@ -64,7 +79,9 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
         env.close()
 
 
-def _prepare_output(output_dir: Path, settings: PretrainSettings, resume: bool, force: bool) -> bool:
+def _prepare_output(
+    output_dir: Path, settings: PretrainSettings, resume: bool, force: bool
+) -> bool:
     """Refuse a directory holding another run unless --resume/--force; write config.cfg.
     Returns whether training resumes."""
     found = ckpt.existing_run(output_dir)
@@ -76,8 +93,6 @@ def _prepare_output(output_dir: Path, settings: PretrainSettings, resume: bool, 
         saved = Config().from_disk(output_dir / ckpt.CONFIG_FILE, interpolate=False)
         differences = run_differences(saved, settings.config)
         if differences and not force:
-            from .config import RESUMABLE
-
             raise ValueError(Errors.E311.format(
                 path=output_dir, keys=", ".join(differences), allowed=", ".join(RESUMABLE)))
         resume = not differences
@@ -132,11 +147,13 @@ class Trainer:
     def __init__(self, settings: PretrainSettings, output_dir: Path, vocab: Vocab,
                  env: Distributed, silent: bool = False) -> None:
         t = self.t = settings.training
-        self.settings, self.output_dir, self.vocab, self.env, self.silent = settings, output_dir, vocab, env, silent
+        self.settings, self.output_dir, self.vocab = settings, output_dir, vocab
+        self.env, self.silent = env, silent
         if t.batch_size % env.world_size:
             raise ValueError(Errors.E314.format(batch_size=t.batch_size, world_size=env.world_size))
         torch.manual_seed(t.seed)  # the same initial weights in every process
-        self.lm = LanguageModel(init_like_original(BiLM(settings.model)), len(vocab), t.dropout).to(env.device)
+        bilm = init_like_original(BiLM(settings.model))
+        self.lm = LanguageModel(bilm, len(vocab), t.dropout).to(env.device)
         torch.manual_seed(t.seed + 7919 * (env.rank + 1))  # dropout differs between processes
         self.model = self.lm
         if env.world_size > 1:
@@ -150,7 +167,9 @@ class Trainer:
         self.corpus = Corpus.from_paths(resolve_paths(settings.paths.train), warn=False)
         self.streams = RowStreams(self.corpus, self.tokenizer, t.batch_size, rows, t.mode)
         self.chars = CharIds(settings.model.max_characters_per_token)
-        self.states = self.lm.bilm.default_state(self.rows_per_process) if t.mode == "window" else None
+        self.states = None
+        if t.mode == "window":
+            self.states = self.lm.bilm.default_state(self.rows_per_process)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self.sampled = t.softmax == "sampled" and t.n_samples < len(vocab)
         if t.softmax == "sampled" and not self.sampled and env.is_main:
@@ -185,7 +204,8 @@ class Trainer:
             rng = numpy.random.default_rng([t.seed, self.step])
             sample = sample_log_uniform(rng, t.n_samples, len(self.vocab))
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps)
+            group["lr"] = learning_rate(
+                self.step, t.learning_rate, t.schedule, t.warmup_steps, t.max_steps)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             nll, finals = self.model(batch, self.states, sample)
         # The loss: forward + backward NLL summed over each row's tokens, averaged over the
@@ -195,7 +215,8 @@ class Trainer:
         self._check_finite(float(stats[:2].sum()), "loss")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), t.grad_clip if t.grad_clip > 0 else float("inf"))
+        clip = t.grad_clip if t.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), clip)
         self._check_finite(float(norm), "gradient norm")
         self.optimizer.step()
         self.states = finals
@@ -206,7 +227,8 @@ class Trainer:
     def _check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):
             latest = ckpt.latest_checkpoint(self.output_dir)
-            message = Errors.E313.format(value=f"{what} {value}", step=self.step + 1, checkpoint=latest)
+            message = Errors.E313.format(
+                value=f"{what} {value}", step=self.step + 1, checkpoint=latest)
             if self.env.is_main:
                 _log(self.output_dir, {"event": "stopped", "step": self.step + 1, "error": message})
             raise NonFiniteLoss(message)
@@ -244,8 +266,9 @@ class Trainer:
         self.elapsed += seconds
         stats = window["stats"]
         ppl = direction_perplexities((float(stats[0]), float(stats[1])), int(stats[2]))
-        record = {"step": self.step, "tokens": self.tokens_seen, "loss": float(stats[:2].sum() / stats[2]),
-                  "ppl": ppl["average"], "ppl_forward": ppl["forward"], "ppl_backward": ppl["backward"],
+        record = {"step": self.step, "tokens": self.tokens_seen,
+                  "loss": float(stats[:2].sum() / stats[2]), "ppl": ppl["average"],
+                  "ppl_forward": ppl["forward"], "ppl_backward": ppl["backward"],
                   "tokens_per_s": float(stats[2]) / max(seconds, 1e-9),
                   "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": self.elapsed,
                   "cpu_s": time.process_time()}
@@ -261,7 +284,8 @@ class Trainer:
         if dev and self.env.is_main:
             result = perplexity(self.lm, self.vocab, self.tokenizer, resolve_paths(dev, "dev"),
                                 self.t.eval_batch_size, self.env.device, warn=False)
-            _log(self.output_dir, {"event": "eval", "step": self.step, **{f"dev_{k}": v for k, v in result.items()}})
+            scores = {f"dev_{k}": v for k, v in result.items()}
+            _log(self.output_dir, {"event": "eval", "step": self.step, **scores})
         self.env.barrier()
 
     def save(self) -> None:
@@ -275,7 +299,8 @@ class Trainer:
                 rows.update(part["rows"])
             lstm = None
             if gathered[0]["lstm"] is not None:
-                lstm = [tuple(torch.cat([p["lstm"][l][k] for p in gathered], dim=1) for k in range(2))
+                # every layer's (h, c), the processes' rows concatenated in row order
+                lstm = [tuple(torch.cat([p["lstm"][l][k] for p in gathered], dim=1) for k in (0, 1))
                         for l in range(len(gathered[0]["lstm"]))]
             payload = {"model": self.lm.state_dict(), "optimizer": self.optimizer.state_dict(),
                        "tokens_seen": self.tokens_seen, "elapsed_s": self.elapsed,
@@ -291,13 +316,16 @@ class Trainer:
             raise ValueError(Errors.E312.format(path=self.output_dir, detail=detail))
         self.lm.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
-        self.step, self.tokens_seen, self.elapsed = data["step"], data["tokens_seen"], data["elapsed_s"]
+        self.step, self.tokens_seen = data["step"], data["tokens_seen"]
+        self.elapsed = data["elapsed_s"]
         self.streams.load_state(data["rows"])
         if data["lstm_state"] is not None and self.states is not None:
-            rows = slice(self.env.rank * self.rows_per_process, (self.env.rank + 1) * self.rows_per_process)
+            first = self.env.rank * self.rows_per_process
+            rows = slice(first, first + self.rows_per_process)
             self.states = [(h[:, rows].to(self.env.device), c[:, rows].to(self.env.device))
                            for h, c in data["lstm_state"]]
         if data["world_size"] == self.env.world_size:
             ckpt.set_rng_state(data["rng"][self.env.rank])
         elif self.env.is_main:
-            warnings.warn(Errors.E322.format(world_size=self.env.world_size, saved=data["world_size"]))
+            warnings.warn(Errors.E322.format(
+                world_size=self.env.world_size, saved=data["world_size"]))
