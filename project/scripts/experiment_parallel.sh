@@ -50,14 +50,17 @@ for seed in $SEEDS; do
   run ner conll03 baseline $seed & JOBS+=($!)
   run tagger_parser ud baseline $seed & JOBS+=($!)
 done
-log "spacy pretrain"
-python scripts/text_to_jsonl.py $R/corpus/text/train.txt $R/corpus/text/train.jsonl
-python -m spacy pretrain configs/ner_baseline.cfg $R/spretrain --paths.raw_text $R/corpus/text/train.jsonl \
-  --pretraining.max_epochs 1 --corpora.pretrain.limit "${SPRETRAIN_LINES:-10000}" > $R/logs/spretrain.log 2>&1
-for seed in $SEEDS; do
-  run ner conll03 spretrain $seed & JOBS+=($!)
-  run tagger_parser ud spretrain $seed & JOBS+=($!)
-done
+log "spacy pretrain (in the background), then its runs"
+(
+  python scripts/text_to_jsonl.py $R/corpus/text/train.txt $R/corpus/text/train.jsonl
+  python -m spacy pretrain configs/ner_baseline.cfg $R/spretrain --paths.raw_text $R/corpus/text/train.jsonl \
+    --pretraining.max_epochs 1 > $R/logs/spretrain.log 2>&1
+  for seed in $SEEDS; do
+    run ner conll03 spretrain $seed &
+    run tagger_parser ud spretrain $seed &
+  done
+  wait
+) & JOBS+=($!)
 wait $PRETRAIN
 log "biLM done; evaluating it"
 python -m spacy_elmo evaluate $R/bilm $R/corpus/text/dev.txt --output $R/metrics/lm.json --device cuda \
