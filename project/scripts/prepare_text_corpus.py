@@ -111,10 +111,15 @@ def assign_folder(
 
 
 def write_splits(
-    output_dir: Path, assigned: Assigned, max_train_words: int = 0
+    output_dir: Path,
+    assigned: Assigned,
+    max_train_words: int = 0,
+    max_dev_words: int = 0,
 ) -> Dict[str, SplitStats]:
     """Write OUTPUT_DIR/{train,dev}.txt. With max_train_words > 0, the train
-    set stops after that many words, cutting its last paragraph if needed."""
+    set stops after that many words, cutting its last paragraph if needed;
+    max_dev_words does the same for the dev set."""
+    limits = {"train": max_train_words, "dev": max_dev_words}
     output_dir.mkdir(parents=True, exist_ok=True)
     stats = {split: SplitStats() for split in SPLITS}
     files = {
@@ -124,8 +129,8 @@ def write_splits(
     try:
         for split, path, text in assigned:
             words = text.split()
-            if split == "train" and max_train_words:
-                words = words[: max_train_words - stats[split].words]
+            if limits[split]:
+                words = words[: limits[split] - stats[split].words]
                 if not words:
                     continue
             files[split].write(" ".join(words) + "\n")
@@ -144,6 +149,7 @@ def prepare_corpus(
     heldout_year: int = 2015,
     dev_fraction: float = 0.05,
     max_train_words: int = 0,
+    max_dev_words: int = 0,
 ) -> Tuple[Dict[str, SplitStats], List[Tuple[Path, int]]]:
     """Write the corpus; return the statistics per split and the skipped
     (file, line) pairs. Raises ValueError for an unusable source."""
@@ -159,7 +165,7 @@ def prepare_corpus(
         assigned = assign_folder(Path(source), dev_fraction, on_invalid)
     else:
         raise ValueError(f"--source must be '{SOTU}' or a folder, got {source!r}")
-    return write_splits(output_dir, assigned, max_train_words), skipped
+    return write_splits(output_dir, assigned, max_train_words, max_dev_words), skipped
 
 
 app = typer.Typer(add_completion=False)
@@ -182,11 +188,15 @@ def main(
     max_train_words: int = typer.Option(
         0, "--max-train-words", min=0, help="Cut train after N words (0: all)"
     ),
+    max_dev_words: int = typer.Option(
+        0, "--max-dev-words", min=0, help="Cut dev after N words (0: all)"
+    ),
 ) -> None:
     """Write a raw-text corpus for biLM pretraining (train.txt, dev.txt)."""
     try:
         stats, skipped = prepare_corpus(
-            output_dir, source, heldout_year, dev_fraction, max_train_words
+            output_dir, source, heldout_year, dev_fraction, max_train_words,
+            max_dev_words,
         )
     except ValueError as err:
         msg.fail(str(err), exits=1)

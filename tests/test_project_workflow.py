@@ -1,0 +1,244 @@
+"""The spaCy project (project/project.yml) end to end, and its configs.
+
+The smoke test runs the `all` workflow, the same commands the demo and the full experiment
+run, on a copy of the project with a tiny corpus cut from the shared data (about 2 minutes
+on 2 CPU cores), then checks what it produced and that a second run skips every step.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.schemas import ConfigSchemaPretrain, ConfigSchemaTraining
+from spacy.util import load_config, load_model_from_config, registry
+
+from spacy_elmo import load_allennlp
+
+from .component_fixtures import tiny_files, tiny_pipeline_dir  # noqa: F401
+
+PROJECT = Path(__file__).resolve().parents[1] / "project"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CONFIGS = sorted((PROJECT / "configs").glob("*.cfg"))
+TRAINING_CONFIGS = [path for path in CONFIGS if not path.name.startswith("pretrain_")]
+PRETRAIN_CONFIGS = [path for path in CONFIGS if path.name.startswith("pretrain_")]
+RUN = "smoke"
+TASKS = {"ner": ["ents_f"], "tagger_parser": ["tag_acc", "dep_las"]}
+VARIANTS = ("baseline", "spretrain", "elmo")
+# Every command of the `all` workflow, in order.
+ALL_STEPS = ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "convert-conll03", "split-ud",
+             "convert-ud", "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"]
+
+
+# --- configs (fast) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_loads(path):
+    config = load_config(path)
+    assert config
+
+
+@pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: p.name)
+def test_training_config_fills_and_resolves(path, tiny_pipeline_dir):  # noqa: F811
+    config = load_config(path, overrides={"paths.elmo": str(tiny_pipeline_dir)})
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    resolved = nlp.config.interpolate()
+    registry.resolve(resolved["training"], schema=ConfigSchemaTraining)
+    if "pretraining" in resolved and resolved["pretraining"]:
+        registry.resolve(resolved["pretraining"], schema=ConfigSchemaPretrain)
+    expected = ["tok2vec"] + (["ner"] if path.name.startswith("ner_") else ["tagger", "parser"])
+    if "elmo" in path.name:
+        expected = ["elmo"] + expected
+        assert resolved["training"]["frozen_components"] == ["elmo"]
+        assert resolved["training"]["annotating_components"] == ["elmo"]
+    assert nlp.pipe_names == expected
+
+
+@pytest.mark.parametrize("path", [p for p in TRAINING_CONFIGS if "elmo" in p.name], ids=lambda p: p.name)
+def test_listener_layers_match_every_pretraining_config(path):
+    """The ELMo listener's n_layers must be the biLM's L + 1 for every biLM the project
+    can pretrain, else the downstream training fails only after the pretraining."""
+    listener = load_config(path)["components"]["tok2vec"]["model"]["embed"]["elmo"]
+    for pretrain_config in PRETRAIN_CONFIGS:
+        n_layers = load_config(pretrain_config)["model"]["n_layers"]
+        assert listener["n_layers"] == n_layers + 1, pretrain_config.name
+
+
+# --- the `all` workflow on a tiny corpus (about 2 minutes) -----------------------
+
+
+def _head_blocks(path: Path, max_lines: int) -> str:
+    """The first lines of a blank-line separated file, cut at a block boundary."""
+    lines = path.read_text(encoding="utf8").splitlines(keepends=True)[:max_lines]
+    while lines and lines[-1].strip():
+        lines.pop()
+    return "".join(lines)
+
+
+def _head_sentences(path: Path, n: int) -> str:
+    blocks = path.read_text(encoding="utf8").split("\n\n")
+    return "\n\n".join(blocks[:n]) + "\n\n"
+
+
+def _tiny_data(root: Path) -> Path:
+    data = root / "data"
+    (data / "conll2003").mkdir(parents=True)
+    (data / "ud-english-ewt").mkdir()
+    for name in ("eng.train", "eng.testa", "eng.testb"):
+        text = _head_blocks(DATA / "conll2003" / name, 400)
+        (data / "conll2003" / name).write_text(text, encoding="utf8")
+    for name in ("en_ewt-ud-dev.conllu", "en_ewt-ud-test.conllu"):
+        text = _head_sentences(DATA / "ud-english-ewt" / name, 60)
+        (data / "ud-english-ewt" / name).write_text(text, encoding="utf8")
+    return data
+
+
+def _tiny_text(root: Path) -> Path:
+    """Raw text for the biLM: the first 400 EWT test sentences, one per line."""
+    folder = root / "text"
+    folder.mkdir()
+    sentences = []
+    with (DATA / "ud-english-ewt" / "en_ewt-ud-test.conllu").open(encoding="utf8") as handle:
+        for line in handle:
+            if line.startswith("# text = "):
+                sentences.append(line[len("# text = "):].strip())
+            if len(sentences) == 400:
+                break
+    (folder / "ewt.txt").write_text("\n".join(sentences) + "\n", encoding="utf8")
+    return folder
+
+
+def _run_all(project: Path, variables: dict) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "spacy", "project", "run", "all", str(project)]
+    for key, value in variables.items():
+        args += [f"--vars.{key}", str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(args, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """A copy of the project after `spacy project run all`, and the variables it ran with."""
+    if not (DATA / "conll2003").exists() or not (DATA / "ud-english-ewt").exists():
+        pytest.skip(f"shared data (conll2003/, ud-english-ewt/) not found at {DATA}")
+    root = tmp_path_factory.mktemp("project_workflow")
+    project = root / "project"
+    project.mkdir()
+    shutil.copy(PROJECT / "project.yml", project / "project.yml")
+    for folder in ("configs", "scripts"):
+        shutil.copytree(PROJECT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    variables = {
+        "run": RUN, "local_data": _tiny_data(root), "text_source": _tiny_text(root),
+        # never reached (the local copies are there), but no test should touch the network
+        "conll03_url": "http://127.0.0.1:9/conll03", "ud_url": "http://127.0.0.1:9/ud",
+        "conll03_n_sents": 2, "ud_n_sents": 2, "ud_dev_sents": 15,
+        "bilm_config": "configs/pretrain_tiny.cfg", "bilm_steps": 20,
+        "seeds": 0, "ner_steps": 5, "tp_steps": 5, "eval_frequency": 5, "train_limit": 20,
+        "spretrain_epochs": 1,
+    }
+    result = _run_all(project, variables)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    return project, variables, result.stdout
+
+
+def test_every_step_ran(workflow):
+    _, _, output = workflow
+    assert [name for name in _banners(output) if name in ALL_STEPS] == ALL_STEPS
+    assert "Skipping" not in output
+
+
+def _banners(output: str):
+    """The names in the banners (`==== name ====`: the steps', and spaCy's own), in order."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    return re.findall(r"^=+ (\S+) =+$", plain, flags=re.M)
+
+
+def test_report_has_every_variant_of_both_tasks(workflow):
+    project, _, _ = workflow
+    report = project / "runs" / RUN / "report"
+    text = (report / "RESULTS.md").read_text(encoding="utf8")
+    for task, metrics in TASKS.items():
+        for metric in metrics:
+            row = next(line for line in text.splitlines() if line.startswith(f"| {task} | {metric} |"))
+            cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
+            assert len(cells) == len(VARIANTS) and all(re.match(r"\d+\.\d\d \(n=1\)", c) for c in cells), row
+    for name in ("pretrain_perplexity.png", "downstream.png", "mix_weights.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
+    assert f"{lm['average']:.1f}" in text
+    assert "ner_elmo_s0 / tok2vec: softmax(s) = [" in text
+
+
+def test_metrics_are_scores_of_every_variant(workflow):
+    project, _, _ = workflow
+    for task, metrics in TASKS.items():
+        for variant in VARIANTS:
+            path = project / "runs" / RUN / "metrics" / task / f"{task}_{variant}_s0.json"
+            data = json.loads(path.read_text())
+            for metric in metrics:
+                assert 0.0 <= data[metric] <= 1.0, (path.name, metric, data[metric])
+            assert data["max_steps"] == 5 and data["train_seconds"] > 0
+
+
+def test_lm_perplexity_and_export(workflow):
+    project, _, _ = workflow
+    bilm_dir = project / "runs" / RUN / "bilm"
+    lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
+    vocab_size = len((bilm_dir / "vocab.txt").read_text(encoding="utf8").splitlines())
+    for key in ("forward", "backward", "average"):
+        # a trained LM on its own text does better than guessing, and a perplexity is >= 1
+        assert 1.0 <= lm[key] < vocab_size, (key, lm[key])
+    records = [json.loads(line) for line in (bilm_dir / "log.jsonl").read_text().splitlines()]
+    assert max(r.get("step", 0) for r in records) == 20
+    bilm = load_allennlp(bilm_dir / "final" / "options.json", bilm_dir / "final" / "weights.hdf5")
+    tiny = load_config(PROJECT / "configs" / "pretrain_tiny.cfg")["model"]
+    (layers,) = bilm.embed([["The", "bank", "raised", "rates", "."]])
+    assert layers.shape == (tiny["n_layers"] + 1, 5, 2 * tiny["projection_dim"])
+
+
+def test_package_is_written(workflow):
+    project, _, _ = workflow
+    package = project / "packages" / RUN / f"en_elmo_ner_{RUN}-0.1.0"
+    meta = json.loads((package / "meta.json").read_text())
+    assert meta["name"] == f"elmo_ner_{RUN}" and meta["pipeline"] == ["elmo", "tok2vec", "ner"]
+    inner = package / f"en_elmo_ner_{RUN}" / f"en_elmo_ner_{RUN}-0.1.0"
+    assert (inner / "config.cfg").exists() and (inner / "elmo").is_dir()
+
+
+def test_trained_elmo_ner_pipeline_predicts_in_a_fresh_process(workflow):
+    project, _, _ = workflow
+    model = project / "runs" / RUN / "training" / "ner" / "ner_elmo_s0" / "model-best"
+    code = (
+        "import json, sys, spacy\n"
+        "nlp = spacy.load(sys.argv[1])\n"
+        "doc = nlp('Peter Blackburn met the European Commission in Brussels .')\n"
+        "print(json.dumps({'pipe_names': nlp.pipe_names, 'n': len(doc),\n"
+        "    'shape': list(doc._.elmo_vectors.shape), 'ents': [e.label_ for e in doc.ents],\n"
+        "    'labels': list(nlp.get_pipe('ner').labels)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    tiny = load_config(PROJECT / "configs" / "pretrain_tiny.cfg")["model"]
+    assert out["pipe_names"] == ["elmo", "tok2vec", "ner"]
+    assert out["shape"] == [out["n"], 2 * tiny["projection_dim"]]
+    assert set(out["labels"]) <= {"PER", "LOC", "ORG", "MISC"} and out["labels"]
+    assert set(out["ents"]) <= set(out["labels"])
+
+
+def test_second_run_skips_every_step(workflow):
+    project, variables, _ = workflow
+    start = time.time()
+    result = _run_all(project, variables)
+    seconds = time.time() - start
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for step in ALL_STEPS:
+        assert f"Skipping '{step}': nothing changed" in result.stdout, step
+    assert "Running command" not in result.stdout
+    assert seconds < 60, seconds
