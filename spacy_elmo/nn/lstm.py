@@ -113,8 +113,8 @@ class BiLstmLayer(nn.Module):
 
         Rows are sorted longest first, so the rows still running at step t are the
         prefix ``[:n]``; finished rows keep their final (h, c) in the state buffers.
-        Input-to-gate products are computed a chunk of steps at a time (about
-        ``GATE_CHUNK_ROWS`` rows per matmul), which bounds the scratch memory.
+        Input-to-gate products are computed for the active rows only, a chunk of steps
+        at a time (about ``GATE_CHUNK_ROWS`` rows per matmul: bounded scratch memory).
         """
         n_dir, steps, batch, _ = x.shape
         h, c = state[0].clone(), state[1].clone()
@@ -122,20 +122,21 @@ class BiLstmLayer(nn.Module):
         bias = self._gate_bias()
         packs = [self._packed_weights(d) for d in range(n_dir)]
         start = self._shared_first_step(x, h, c, out, batch_sizes, packs)
-        chunk = max(1, GATE_CHUNK_ROWS // max(batch, 1))
-        for t0 in range(start, steps, chunk):
-            k = min(chunk, steps - t0)
-            # gates[d]: (k * B, 4C), rows t0..t0+k-1 of direction d
+        for steps_in_chunk in _gate_chunks(batch_sizes[start:]):
+            t0 = start
+            start += len(steps_in_chunk)
+            # gates[d]: (rows, 4C), the active rows of steps t0.., one step after another
             gates = [
-                packed.linear(x[d, t0 : t0 + k].reshape(k * batch, -1), packs[d][0],
+                packed.linear(_active_rows(x[d], t0, steps_in_chunk), packs[d][0],
                               self.w_input[d], bias[d, 0])
                 for d in range(n_dir)
             ]
-            for t in range(t0, t0 + k):
-                n, row = batch_sizes[t], (t - t0) * batch
+            row = 0
+            for t, n in enumerate(steps_in_chunk, start=t0):
                 if n > 0:
                     rows = [g[row : row + n] for g in gates]
                     out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs)
+                row += n
         return out, (h, c)
 
     def _shared_first_step(self, x, h, c, out, batch_sizes, packs) -> int:
@@ -229,6 +230,24 @@ class BiLstmLayer(nn.Module):
             return
         w_proj_t = self._packs.copy("w_proj_t", [self.w_proj], lambda: self.w_proj.transpose(1, 2))
         torch.bmm(m, w_proj_t.transpose(1, 2), out=h)
+
+
+def _gate_chunks(batch_sizes: Sequence[int]) -> List[Sequence[int]]:
+    """Split the steps into runs of about GATE_CHUNK_ROWS active rows (at least one step)."""
+    chunks, start, rows = [], 0, 0
+    for t, n in enumerate(batch_sizes):
+        rows += n
+        if rows >= GATE_CHUNK_ROWS or t == len(batch_sizes) - 1:
+            chunks.append(batch_sizes[start : t + 1])
+            start, rows = t + 1, 0
+    return chunks
+
+
+def _active_rows(x: torch.Tensor, t0: int, sizes: Sequence[int]) -> torch.Tensor:
+    """x (T, B, D): rows [:sizes[i]] of steps t0 + i, stacked: (sum(sizes), D)."""
+    if all(n == x.shape[1] for n in sizes):
+        return x[t0 : t0 + len(sizes)].reshape(-1, x.shape[2])
+    return torch.cat([x[t0 + i, :n] for i, n in enumerate(sizes)])
 
 
 class BiLstmStack(nn.Module):
