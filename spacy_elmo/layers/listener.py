@@ -125,7 +125,6 @@ def replace_listener(copied: Model, listener: Model, pipe) -> Model:
     layers but not the references, so point them at the copied biLM layer again."""
     bilm_layer = copied.layers[0]
     copied.set_ref("bilm", bilm_layer)
-    bilm_layer.attrs["module"] = bilm_layer.shims[0]._model
     return copied
 
 
