@@ -76,13 +76,16 @@ class BiLstmLayer(nn.Module):
         C = self.cell_dim
         # Input-to-gate products for all positions at once: (2, T*B, 4C)
         gates_x = torch.baddbmm(self._gate_bias(), x.reshape(n_dir, steps * batch, -1), self.w_input)
-        gates_x = gates_x.view(n_dir, steps, batch, 4 * C)
+        # One (2, B, 4C) view per step. unbind, not gates_x[:, t]: autograd then stacks the
+        # steps' gradients once, instead of giving every step's slice a gradient the size
+        # of all of gates_x (T full-size zero-filled tensors per backward).
+        gates_steps = gates_x.view(n_dir, steps, batch, 4 * C).unbind(1)
         h, c = state
         outputs: List[torch.Tensor] = []
         for t in range(steps):
             n = batch_sizes[t]
             # z: (2, n, 4C)
-            z = torch.baddbmm(gates_x[:, t, :n], h[:, :n], self.w_hidden)
+            z = torch.baddbmm(gates_steps[t][:, :n], h[:, :n], self.w_hidden)
             sig = torch.sigmoid(z[..., : 3 * C])
             c_new = sig[..., C : 2 * C] * c[:, :n] + sig[..., :C] * torch.tanh(z[..., 3 * C :])
             if self.cell_clip:
