@@ -13,6 +13,9 @@ setup(
     install_requires=[
         "spacy>=3.7,<3.9",
         "thinc>=8.2,<8.4",
+        # 2.1: torch.autograd.graph.increment_version (layers/bilm_shim.py) first appears
+        # there; torch.load(weights_only=True) needs 1.13 and the oneDNN ops of nn/packed.py
+        # 2.0 (they are probed, with a plain-matmul fallback).
         "torch>=2.1",
         "h5py>=3.0",
         "srsly>=2.4",

@@ -127,6 +127,18 @@ class Errors:
     E405 = "--batch-size must be a positive integer, found {value}."
     E406 = "Unknown output mode '{mode}': use 'all', 'top' or 'average'."
 
+    # Safety of loading and writing files, clean command errors: E500-E549
+    E500 = (
+        "{path} is not a plain torch file of tensors and values ({reason}). It was NOT "
+        "loaded: it may hold pickled objects, and unpickling them could run arbitrary "
+        "code. Use only files written by spacy-elmo that you trust; re-create this one."
+    )
+    E501 = "{path} is not a readable torch file (truncated or another format): {error}"
+    E502 = (
+        "Checkpoint index {path} is corrupt: {error}. Delete it (the run then restarts "
+        "from scratch with --force) or point its \"file\" at a checkpoints/step-*.pt."
+    )
+
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (
         "An ElmoListener (upstream '{upstream}') has no upstream 'elmo' component: add one "

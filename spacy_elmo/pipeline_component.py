@@ -23,6 +23,7 @@ from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
 from .errors import Errors
 from .extensions import add_vector_hooks, install_extensions
 from .layers import get_bilm
+from .torch_files import UnsafeFileError
 
 DEFAULT_CONFIG_STR = """
 [elmo]
@@ -282,5 +283,8 @@ class Elmo(TrainablePipe):
     def _load_model(self, data: bytes, source: Union[str, Path]) -> None:
         try:
             self.model.from_bytes(data)
-        except Exception as err:  # msgpack, torch.load and shape errors all mean "corrupt"
+        except UnsafeFileError as err:  # pickled objects: refused, nothing was run
+            raise UnsafeFileError(source, err.reason) from None
+        # msgpack, torch.load and shape errors all mean "corrupt"
+        except (ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err

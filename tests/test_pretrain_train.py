@@ -70,7 +70,7 @@ def weights(output: Path) -> dict:
     with h5py.File(output / "final" / "weights.hdf5", "r") as handle:
         out = {}
         handle.visititems(lambda name, obj: out.update({name: obj[...]}) if isinstance(obj, h5py.Dataset) else None)
-    head = torch.load(output / "final" / "lm_head.pt")
+    head = torch.load(output / "final" / "lm_head.pt", weights_only=True)
     return {**out, **{f"head/{k}": v.numpy() for k, v in head.items()}}
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from ..chars import boundary_char_ids, word_to_char_ids
 from ..nn import BiLM, TokenCache
 from ..nn.embedder import BOS_KEY, EOS_KEY, Key
+from ..torch_files import deserialize_state, serialize_state
 from .bilm_shim import BiLMShim
 
 InT = List[List[Key]]
@@ -83,7 +84,8 @@ def BiLMLayer(bilm: BiLM, cache_size: int = 100_000) -> Model[InT, OutT]:
         "elmo-bilm", pytorch_forward,
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs,
                "dropout_rate": 0.0},
-        shims=[BiLMShim(CachedBiLM(bilm, cache_size))],
+        shims=[BiLMShim(CachedBiLM(bilm, cache_size), serialize_model=serialize_state,
+                        deserialize_model=deserialize_state)],
         dims={"nI": None, "nO": None},
     )
 

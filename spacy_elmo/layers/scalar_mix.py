@@ -10,6 +10,7 @@ from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
 
 from ..nn import ScalarMix
+from ..torch_files import deserialize_state, serialize_state
 
 InT = List[Floats3d]
 OutT = List[Floats2d]
@@ -23,7 +24,8 @@ def ScalarMixLayer(
     module = ScalarMix(n_layers, None if weights is None else list(weights), gamma,
                        layer_norm, trainable)
     model = PyTorchWrapper_v3(
-        module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+        module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs,
+        serialize_model=serialize_state, deserialize_model=deserialize_state,
     )
     model.name = "elmo-scalar-mix"
     model.attrs["n_layers"] = n_layers

@@ -8,8 +8,9 @@ OUTPUT_DIR/final/          options.json + weights.hdf5, lm_head.pt, vocab.txt, c
                            pipeline/ (a spaCy pipeline with the "elmo" component)
 
 A checkpoint holds the model and softmax, the optimizer, the step, every process's
-random states, the data position of every batch row and the carried LSTM state. It is
-written to a temporary file and renamed, then ``latest.json`` is replaced the same way,
+random states, the data position of every batch row and the carried LSTM state, all as
+tensors and plain values (no pickled objects): it is read with
+``torch.load(weights_only=True)``, so a crafted file cannot run code. It is written to a temporary file and renamed, then ``latest.json`` is replaced the same way,
 so a kill at any moment leaves the previous checkpoint intact.
 """
 import os
@@ -23,6 +24,7 @@ import srsly
 import torch
 
 from ..errors import Errors
+from ..torch_files import load_tensors
 
 CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
 CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
@@ -50,8 +52,16 @@ def atomic_write(path: Path, write) -> None:
 
 
 def rng_state() -> Dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": numpy.random.get_state(),
-             "python": random.getstate()}
+    """The random states as tensors and plain values (no numpy arrays, no tuples to pickle)."""
+    kind, keys, pos, has_gauss, cached = numpy.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(numpy.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": int(version), "internal": [int(x) for x in internal],
+                   "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
@@ -59,8 +69,11 @@ def rng_state() -> Dict[str, Any]:
 
 def set_rng_state(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    numpy.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(numpy.uint32)
+    numpy.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
 
@@ -81,21 +94,33 @@ def save_checkpoint(output_dir: Path, step: int, payload: Dict[str, Any], keep: 
 
 def _history(directory: Path) -> List[str]:
     latest = directory / LATEST
-    return list(srsly.read_json(latest).get("history", [])) if latest.exists() else []
+    return list(read_latest(latest).get("history", [])) if latest.exists() else []
+
+
+def read_latest(path: Path) -> Dict[str, Any]:
+    """checkpoints/latest.json, checked: an object naming a step-*.pt file."""
+    try:
+        data = srsly.read_json(path)
+    except ValueError as err:
+        raise ValueError(Errors.E502.format(path=path, error=f"not valid JSON ({err})")) from None
+    name = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(name, str) or "/" in name or not name.endswith(".pt"):
+        raise ValueError(Errors.E502.format(path=path, error="no checkpoint file name in it"))
+    return data
 
 
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
     latest = output_dir / CHECKPOINTS / LATEST
     if not latest.exists():
         return None
-    return output_dir / CHECKPOINTS / srsly.read_json(latest)["file"]
+    return output_dir / CHECKPOINTS / read_latest(latest)["file"]
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, Any]:
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # a truncated or foreign file: say which
-        raise ValueError(Errors.E320.format(path=path, error=err)) from None
+    """Read a checkpoint without unpickling anything (``weights_only=True``)."""
+    if not path.is_file():
+        raise FileNotFoundError(Errors.E320.format(path=path, error="no such file"))
+    data = load_tensors(path, path, map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(Errors.E320.format(path=path, error="unknown format"))
     return data

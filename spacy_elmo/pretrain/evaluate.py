@@ -17,6 +17,7 @@ import torch
 
 from ..elmo_format import load_allennlp
 from ..errors import Errors
+from ..torch_files import load_tensors
 from ..nn.bilm import BiLM
 from ..chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, CharIds, encode_sentences, encode_windows
@@ -139,7 +140,7 @@ def load_language_model(
             vocab = Vocab.from_disk(final / VOCAB_FILE)
             bilm = load_allennlp(final / "options.json", final / "weights.hdf5")
             lm = LanguageModel(bilm, len(vocab))
-            lm.head.load_state_dict(torch.load(final / HEAD_FILE, map_location="cpu"))
+            lm.head.load_state_dict(load_tensors(final / HEAD_FILE, final / HEAD_FILE))
             return lm.eval(), vocab, settings
     checkpoint = latest_checkpoint(model_dir)
     if checkpoint is None:
