@@ -138,6 +138,17 @@ class Errors:
         "Checkpoint index {path} is corrupt: {error}. Delete it (the run then restarts "
         "from scratch with --force) or point its \"file\" at a checkpoints/step-*.pt."
     )
+    E503 = "Output {output} is the input file {input}: choose another output path."
+    E504 = "Output file {path} already exists: use --force to replace it, or another path."
+    E505 = (
+        "Output file {path} is being written by another process (it holds {lock}). Wait "
+        "for it to finish, or choose another output path."
+    )
+    E506 = "Output {path} is a directory: give a file path."
+    E507 = (
+        "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
+        "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
+    )
 
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (

@@ -6,6 +6,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,94 @@ def test_crafted_pipeline_model_is_refused_and_runs_nothing(tiny_pipeline_dir, t
     with pytest.raises(UnsafeFileError, match=r"elmo/model is not a plain torch file"):
         spacy.load(pipeline)
     assert not marker.exists()
+
+
+# -- 2. embed never destroys files ---------------------------------------------------
+SENTENCES = ["the cat sat on the mat", "short one", "a longer sentence with more words"]
+
+
+@pytest.fixture
+def input_txt(tmp_path) -> Path:
+    path = tmp_path / "input.txt"
+    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf8")
+    return path
+
+
+def embed(input_path, output_path, model, *extra):
+    return run_cli("embed", input_path, output_path, "--model", model, *extra)
+
+
+def hdf5_keys(path: Path):
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return sorted(handle.keys())
+
+
+def test_embed_refuses_its_input_as_output_also_through_a_link(input_txt, tiny_pipeline_dir):
+    link = input_txt.with_name("link.hdf5")
+    link.symlink_to(input_txt)
+    before = input_txt.read_bytes()
+    for output in (input_txt, link):
+        result = embed(input_txt, output, tiny_pipeline_dir, "--force")
+        assert result.exit_code == 1 and "is the input file" in one_line(result)
+    assert input_txt.read_bytes() == before
+
+
+def test_embed_replaces_an_existing_output_only_with_force(input_txt, tmp_path, tiny_pipeline_dir):
+    output = tmp_path / "out.hdf5"
+    output.write_bytes(b"precious")
+    result = embed(input_txt, output, tiny_pipeline_dir)
+    assert result.exit_code == 1 and "already exists: use --force" in one_line(result)
+    assert output.read_bytes() == b"precious"
+    assert embed(input_txt, output, tiny_pipeline_dir, "--force").exit_code == 0
+    assert hdf5_keys(output) == ["0", "1", "2", "sentence_to_index"]
+
+
+def test_embed_creates_a_missing_output_folder(input_txt, tmp_path, tiny_pipeline_dir):
+    output = tmp_path / "new" / "folder" / "out.hdf5"
+    assert embed(input_txt, output, tiny_pipeline_dir).exit_code == 0
+    assert hdf5_keys(output) == ["0", "1", "2", "sentence_to_index"]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["out.hdf5"]  # no lock, no temp
+
+
+def test_embed_refuses_an_output_another_process_writes(input_txt, tmp_path, tiny_pipeline_dir):
+    from spacy_elmo.commands.output_file import exclusive_lock
+
+    output = tmp_path / "out.hdf5"
+    with exclusive_lock(output):
+        result = embed(input_txt, output, tiny_pipeline_dir)
+    assert result.exit_code == 1 and "is being written by another process" in one_line(result)
+    assert not output.exists()
+
+
+def test_killed_embed_leaves_no_output_and_does_not_block_a_retry(tmp_path, tiny_pipeline_dir):
+    from spacy_elmo.commands.output_file import lock_path, partial_path
+
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(SENTENCES * 20000) + "\n", encoding="utf8")
+    output = tmp_path / "out.hdf5"
+    command = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(output),
+               "--model", str(tiny_pipeline_dir), "--batch-size", "256"]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not partial_path(output).exists() and process.poll() is None:
+        time.sleep(0.002)
+    assert process.poll() is None, "embed ended before it could be killed"
+    process.kill()
+    process.wait()
+    assert not output.exists() and lock_path(output).exists()  # a stale lock, released by the kernel
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(SENTENCES) + "\n", encoding="utf8")
+    assert embed(small, output, tiny_pipeline_dir).exit_code == 0
+    assert hdf5_keys(output) == ["0", "1", "2", "sentence_to_index"]
+    assert not partial_path(output).exists() and not lock_path(output).exists()
+
+
+# -- 3. invalid UTF-8: one error naming file and line, in every command --------------
+def test_embed_names_the_file_and_line_of_invalid_utf8(tmp_path, tiny_pipeline_dir):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good line\nbad \xff\xfe line\n")
+    result = embed(bad, tmp_path / "out.hdf5", tiny_pipeline_dir)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{bad}, line 2: invalid UTF-8" in one_line(result)
+    assert not (tmp_path / "out.hdf5").exists()

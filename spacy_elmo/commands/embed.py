@@ -44,6 +44,7 @@ def embed_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM batch"),
     shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
+    force: bool = typer.Option(False, "--force", "-F", help="Replace an existing OUTPUT_HDF5"),
 ) -> None:
     """Embed a text file like the original 'elmo' command: a dataset per line index
     ("0", "1", ...) and "sentence_to_index", a JSON map from sentence to index."""
@@ -55,9 +56,10 @@ def embed_cli(
         mode, shard_k_n = _mode(all_layers, top, average), parse_shard(shard)
         if not input_txt.is_file():
             raise FileNotFoundError(Errors.E404.format(path=input_txt))
-    except (ValueError, FileNotFoundError) as err:
+        device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+        n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
+                       shard=shard_k_n, device=device, force=force)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+            NotADirectoryError) as err:
         msg.fail(str(err), exits=1)
-    device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
-    n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
-                   shard=shard_k_n, device=device)
     msg.good(f"Embedded {n} sentences", str(output_hdf5))

@@ -6,6 +6,11 @@ The output holds one float32 dataset per input line, named by the line's 0-based
 {sentence text: index as a string} (a repeated sentence maps to its last line).
 With ``shard=(K, N)`` only lines K, K+N, K+2N, ... are embedded; indexes stay global,
 so the shards' files together hold every line.
+
+The input is checked before anything is written (an empty line or invalid UTF-8 is an
+error naming the file and line), and the output is written as ``output_file.py``
+describes: never over the input, over an existing file only with ``force``, complete or
+not at all.
 """
 import json
 from pathlib import Path
@@ -18,6 +23,7 @@ from tqdm import tqdm
 from ..convert import bilm_from_directory
 from ..errors import Errors
 from ..nn import BiLM, Embedder
+from .output_file import atomic_output, check_output
 
 MODES = ("all", "top", "average")
 PathLike = Union[str, Path]
@@ -26,21 +32,29 @@ PathLike = Union[str, Path]
 def embed_file(
     input_path: PathLike, output_path: PathLike, model: Union[PathLike, BiLM], *,
     mode: str = "all", batch_size: int = 64, shard: Tuple[int, int] = (0, 1),
-    device: str = "cpu", chunk_size: int = 0, progress: bool = True,
+    device: str = "cpu", chunk_size: int = 0, progress: bool = True, force: bool = False,
 ) -> int:
     """Embed the lines of ``input_path`` into ``output_path``; returns the number written.
 
     model: a directory (pipeline from ``convert``, or options.json + weights.hdf5) or a
         BiLM. chunk_size: lines held in memory at once (0: 16 batches); memory stays
-        bounded by it whatever the file size.
+        bounded by it whatever the file size. force: replace an existing output.
     """
     if mode not in MODES:
         raise ValueError(Errors.E406.format(mode=mode))
-    input_path = Path(input_path)
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output(input_path, output_path, force)
     count = _check_lines(input_path, shard)
     bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
     embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size)
-    chunk_size = chunk_size or 16 * batch_size
+    with atomic_output(output_path, lambda: check_output(input_path, output_path, force)) as tmp:
+        _write(input_path, tmp, embedder, mode, shard, count, chunk_size or 16 * batch_size,
+               progress)
+    return count
+
+
+def _write(input_path: Path, output_path: Path, embedder: Embedder, mode: str,
+           shard: Tuple[int, int], count: int, chunk_size: int, progress: bool) -> None:
     sentence_to_index: Dict[str, str] = {}
     with h5py.File(output_path, "w") as out, tqdm(
         total=count, unit="sent", disable=not progress
@@ -56,28 +70,37 @@ def embed_file(
         bar.update(len(chunk))
         index = out.create_dataset("sentence_to_index", (1,), dtype=h5py.special_dtype(vlen=str))
         index[0] = json.dumps(sentence_to_index)
-    return count
 
 
 def _check_lines(path: Path, shard: Tuple[int, int]) -> int:
-    """Fail before writing anything if a line is empty; count the shard's lines."""
+    """Fail before writing anything if a line is empty or not UTF-8; count the shard's lines."""
     if not path.is_file():
         raise FileNotFoundError(Errors.E404.format(path=path))
     count = 0
-    with path.open(encoding="utf8") as handle:
-        for i, line in enumerate(handle):
-            if not line.strip():
-                raise ValueError(Errors.E403.format(path=path, line=i + 1))
-            count += i % shard[1] == shard[0]
+    for i, line in enumerate(_lines(path)):
+        if not line.strip():
+            raise ValueError(Errors.E403.format(path=path, line=i + 1))
+        count += i % shard[1] == shard[0]
     return count
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The lines of ``path`` (split at \\n), each decoded as UTF-8; errors name the line."""
+    with path.open("rb") as handle:
+        for i, raw in enumerate(handle):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(Errors.E507.format(
+                    what="Input file", path=path, line=i + 1,
+                    error=f"byte {err.start}: {err.reason}")) from None
 
 
 def _shard_lines(path: Path, shard: Tuple[int, int]) -> Iterator[Tuple[int, str]]:
     k, n = shard
-    with path.open(encoding="utf8") as handle:
-        for i, line in enumerate(handle):
-            if i % n == k:
-                yield i, line.strip()
+    for i, line in enumerate(_lines(path)):
+        if i % n == k:
+            yield i, line.strip()
 
 
 def _write_chunk(out: h5py.File, embedder: Embedder, chunk, mode: str, index: Dict) -> None:
