@@ -13,85 +13,23 @@ evaluated per line ("sentence") and as streams with carried state ("stream").
 """
 import argparse
 import json
-import math
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List
 
 import torch
 
 from spacy_elmo.pretrain import evaluate, load_config, pretrain
 from spacy_elmo.pretrain.corpus import Tokenizer, read_sentences, sotu_files
-from spacy_elmo.pretrain.vocab import UNK_TOKEN, Vocab
+from spacy_elmo.pretrain.ngram import baseline_perplexities
+from spacy_elmo.pretrain.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
-BOS, EOS = "<S>", "</S>"
-DISCOUNT = 0.75
-
-
-def mapped(sentences: List[List[str]], vocab: Vocab) -> List[List[str]]:
-    return [[w if w in vocab else UNK_TOKEN for w in s] for s in sentences]
-
-
-def unigram_nll(train: List[List[str]], test: List[List[str]], vocab: Vocab) -> float:
-    """Add-one unigram over the vocabulary (all targets but <S>)."""
-    counts = Counter(w for s in train for w in s + [EOS])
-    total, size = sum(counts.values()), len(vocab) - 1
-    return -sum(math.log((counts[w] + 1) / (total + size)) for s in test for w in s + [EOS])
-
-
-class KneserNey:
-    """Interpolated Kneser-Ney of order n with one absolute discount, the lowest order
-    interpolated with the uniform distribution over the vocabulary."""
-
-    def __init__(self, order: int, sentences: List[List[str]], vocab_size: int) -> None:
-        self.order, self.vocab_size = order, vocab_size
-        self.counts: List[Dict[Tuple[str, ...], Counter]] = [defaultdict(Counter) for _ in range(order)]
-        for s in sentences:
-            padded = [BOS] * (order - 1) + s + [EOS]
-            for i in range(order - 1, len(padded)):
-                self.counts[order - 1][tuple(padded[i - order + 1 : i])][padded[i]] += 1
-        # lower orders count continuations: how many distinct words precede each n-gram
-        for k in range(order - 1, 0, -1):
-            for context, followers in self.counts[k].items():
-                for word in followers:
-                    self.counts[k - 1][context[1:]][word] += 1
-        self.totals = [{c: sum(f.values()) for c, f in level.items()} for level in self.counts]
-
-    def prob(self, context: Tuple[str, ...], word: str) -> float:
-        p = 1.0 / self.vocab_size
-        for k in range(self.order):
-            ctx = context[len(context) - k :] if k else ()
-            followers = self.counts[k].get(ctx)
-            if not followers:
-                continue
-            total = self.totals[k][ctx]
-            p = max(followers[word] - DISCOUNT, 0) / total + DISCOUNT * len(followers) / total * p
-        return p
-
-    def nll(self, sentences: List[List[str]]) -> float:
-        out = 0.0
-        for s in sentences:
-            padded = [BOS] * (self.order - 1) + s + [EOS]
-            for i in range(self.order - 1, len(padded)):
-                out -= math.log(self.prob(tuple(padded[i - self.order + 1 : i]), padded[i]))
-        return out
 
 
 def baselines(train: List[List[str]], test: List[List[str]], vocab: Vocab) -> Dict[str, Dict[str, float]]:
-    """Forward, backward and average perplexity of each baseline."""
-    train, test = mapped(train, vocab), mapped(test, vocab)
-    count = sum(len(s) + 1 for s in test)
-    results = {}
-    for name, make in [("unigram (add-one)", None), ("Kneser-Ney bigram", 2), ("Kneser-Ney trigram", 3)]:
-        nlls = []
-        for direction in (1, -1):
-            tr, te = [s[::direction] for s in train], [s[::direction] for s in test]
-            nlls.append(unigram_nll(tr, te, vocab) if make is None else KneserNey(make, tr, len(vocab) - 1).nll(te))
-        results[name] = {"forward": math.exp(nlls[0] / count), "backward": math.exp(nlls[1] / count),
-                         "average": math.exp(sum(nlls) / 2 / count)}
-    return results
+    """Forward, backward and average perplexity of each n-gram baseline."""
+    return baseline_perplexities(train, test, vocab)
 
 
 def main() -> None:
