@@ -3,17 +3,23 @@
 Variants: "baseline" (configs/TASK_baseline.cfg), "spretrain" (the same, its tok2vec
 initialised by `spacy pretrain` weights) and "elmo" (configs/TASK_elmo.cfg with the
 biLM pipeline). Each run writes TRAINING_DIR/TASK_VARIANT_sSEED/ and the `spacy evaluate`
-JSON METRICS_DIR/TASK_VARIANT_sSEED.json (with the training wall time added).
+JSON METRICS_DIR/TASK_VARIANT_sSEED.json, with added: ``train_seconds`` (wall time),
+``steps`` (steps trained), ``stopped`` ("patience": spaCy's early stopping ended it;
+"max_steps": the step budget did), ``max_steps``, ``patience``, ``seed`` and ``inputs``
+(a digest of the config, corpora, limits and biLM / pretrained weights). A run whose
+metrics already exist with the same budget and inputs is skipped, so a long experiment
+resumes where it stopped.
 
 The dev set is scored every --eval-frequency steps, capped at --max-steps so that the last
 step is always scored: model-best (the pipeline evaluated on the test set) is then never
 the untrained step-0 model of a short run.
 """
+import hashlib
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 import srsly
 import typer
@@ -31,7 +37,8 @@ def main(
     metrics_dir: Path = typer.Argument(..., help="Where evaluation JSONs go"),
     seeds: str = typer.Option("0 1", help="Space-separated seeds"),
     variants: str = typer.Option(" ".join(VARIANTS), help="Space-separated variants to run"),
-    max_steps: int = typer.Option(2000, help="Training steps (the same budget for every variant)"),
+    max_steps: int = typer.Option(2000, help="Most training steps (the same budget for every variant)"),
+    patience: int = typer.Option(0, help="Stop after N steps without a better dev score (0: never)"),
     train_limit: int = typer.Option(0, help="Use only the first N training docs (0: all)"),
     eval_frequency: int = typer.Option(200, help="Score the dev set every N steps (at most --max-steps)"),
     dev_limit: int = typer.Option(0, help="Score only the first N dev docs during training (0: all)"),
@@ -40,28 +47,80 @@ def main(
 ) -> None:
     if max_steps < 1:
         msg.fail(f"--max-steps must be at least 1, got {max_steps}", exits=1)
+    eval_frequency = max(1, min(eval_frequency, max_steps))
+    if max_steps % eval_frequency:
+        msg.fail(f"--max-steps ({max_steps}) must be a multiple of --eval-frequency "
+                 f"({eval_frequency}), so that the last step is scored and logged", exits=1)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for seed in [int(s) for s in seeds.split()]:
         for variant in variants.split():
             name = f"{task}_{variant}_s{seed}"
+            out = metrics_dir / f"{name}.json"
+            config = config_dir / f"{task}_{'elmo' if variant == 'elmo' else 'baseline'}.cfg"
+            inputs = [config] + [corpus_dir / f"{s}.spacy" for s in ("train", "dev", "test")]
+            inputs += _variant_inputs(variant, bilm, spretrain_weights)
+            budget = {"max_steps": max_steps, "patience": patience, "seed": seed,
+                      "inputs": _digest(inputs, [train_limit, dev_limit, eval_frequency])}
+            if _measured(out, budget):
+                msg.info(f"{name}: already measured in {out}, skipped")
+                continue
+            log_file = training_dir / name / "train_log.jsonl"
             overrides = _overrides(variant, bilm, spretrain_weights)
             overrides += ["--paths.train", str(corpus_dir / "train.spacy"),
                           "--paths.dev", str(corpus_dir / "dev.spacy"),
                           "--training.max_steps", str(max_steps), "--system.seed", str(seed),
                           "--corpora.train.limit", str(train_limit),
                           "--corpora.dev.limit", str(dev_limit),
-                          "--training.eval_frequency", str(max(1, min(eval_frequency, max_steps)))]
-            config = config_dir / f"{task}_{'elmo' if variant == 'elmo' else 'baseline'}.cfg"
+                          "--training.eval_frequency", str(eval_frequency),
+                          "--training.patience", str(patience),
+                          "--training.logger.output_file", str(log_file)]
+            log_file.unlink(missing_ok=True)  # a rerun's log starts empty
             start = time.time()
             _spacy(["train", str(config), "--output", str(training_dir / name),
                     "--gpu-id", str(gpu_id)] + overrides)
             seconds = time.time() - start
-            out = metrics_dir / f"{name}.json"
             _spacy(["evaluate", str(training_dir / name / "model-best"),
                     str(corpus_dir / "test.spacy"), "--output", str(out), "--gpu-id", str(gpu_id)])
+            steps, stopped = _steps_trained(log_file, max_steps)
             srsly.write_json(out, {**srsly.read_json(out), "train_seconds": seconds,
-                                   "max_steps": max_steps, "seed": seed})
-            msg.good(f"{name}: trained in {seconds:.0f}s, metrics in {out}")
+                                   "steps": steps, "stopped": stopped, **budget})
+            msg.good(f"{name}: {steps} steps ({stopped}) in {seconds:.0f}s, metrics in {out}")
+
+
+def _measured(path: Path, budget: Dict[str, int]) -> bool:
+    """Whether ``path`` holds the metrics of a finished run with this budget."""
+    if not path.is_file():
+        return False
+    found = srsly.read_json(path)
+    return "stopped" in found and all(found.get(k) == v for k, v in budget.items())
+
+
+def _steps_trained(log_file: Path, max_steps: int) -> Tuple[int, str]:
+    """The last step of the training log (spaCy's loop scores the dev set, and logs, at
+    every eval step, and its last step is one: eval_frequency divides max_steps or equals
+    it) and why training stopped there."""
+    records = list(srsly.read_jsonl(log_file)) if log_file.is_file() else []
+    if not records:
+        msg.fail(f"No training log at {log_file}: cannot tell how many steps ran", exits=1)
+    steps = max(int(r["step"]) for r in records)
+    return steps, "max_steps" if steps >= max_steps else "patience"
+
+
+def _variant_inputs(variant: str, bilm: Path, spretrain_weights: Path) -> List[Path]:
+    if variant == "elmo":  # the pipeline's config and weights
+        return sorted(p for p in bilm.rglob("*") if p.is_file())
+    return [spretrain_weights] if variant == "spretrain" else []
+
+
+def _digest(paths: List[Path], settings: List[int]) -> str:
+    """sha256 over the files' names and bytes and the settings."""
+    digest = hashlib.sha256(repr(settings).encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _overrides(variant: str, bilm: Path, spretrain_weights: Path) -> List[str]:
