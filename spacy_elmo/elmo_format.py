@@ -39,6 +39,8 @@ def read_options(path: PathLike) -> ElmoOptions:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(Errors.E001.format(path=path))
+    if path.is_dir():
+        raise ValueError(Errors.E508.format(what="Options file", path=path, name="options.json"))
     try:
         cfg = srsly.read_json(path)
     except ValueError as err:
@@ -144,6 +146,8 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(Errors.E004.format(path=path))
+    if path.is_dir():
+        raise ValueError(Errors.E508.format(what="Weights file", path=path, name="weights.hdf5"))
     try:
         handle = h5py.File(path, "r")
     except OSError as err:
@@ -161,7 +165,7 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
 
 def _read_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> numpy.ndarray:
     if name not in handle:
-        raise KeyError(Errors.E006.format(path=path, dataset=name, expected=shape))
+        raise ValueError(Errors.E006.format(path=path, dataset=name, expected=shape))
     dataset = handle[name]
     if tuple(dataset.shape) != tuple(shape):
         raise ValueError(Errors.E007.format(

@@ -29,8 +29,6 @@ class Errors:
     E302 = "Corpus path {path} not found (from [paths] {key})."
     E303 = "Corpus file {path} is empty: skipped."
     E304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
-    E305 = "Corpus file {path}, line {line}: invalid UTF-8 ({error}): line skipped."
-    E306 = "Corpus file {path}: {n_lines} lines with invalid UTF-8 skipped in all."
     E307 = "Corpus {paths} holds no tokens: nothing to train on."
     E308 = (
         "The corpus has only {found} distinct tokens, fewer than vocab_size={requested}: "
@@ -145,6 +143,7 @@ class Errors:
         "for it to finish, or choose another output path."
     )
     E506 = "Output {path} is a directory: give a file path."
+    E508 = "{what} {path} is a directory: give the file inside it ({name})."
     E507 = (
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."

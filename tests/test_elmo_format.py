@@ -106,7 +106,7 @@ def test_missing_dataset_is_named(tiny_model_files, tmp_path):
     options_path, weights_path = tiny_model_files
     with h5py.File(weights_path, "a") as f:
         del f["CNN_high_0/W_carry"]
-    with pytest.raises(KeyError, match=r"weights\.hdf5 has no dataset 'CNN_high_0/W_carry' \(expected shape \(20, 20\)\)"):
+    with pytest.raises(ValueError, match=r"weights\.hdf5 has no dataset 'CNN_high_0/W_carry' \(expected shape \(20, 20\)\)"):
         load_allennlp(options_path, weights_path)
 
 

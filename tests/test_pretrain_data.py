@@ -130,13 +130,11 @@ def test_empty_and_binary_files_are_skipped_with_a_warning(tmp_path):
     assert counts == Counter({"one": 1, "two": 1}) and stats["skipped_files"] == 2
 
 
-def test_invalid_utf8_line_is_skipped_counted_and_named(tmp_path):
+def test_invalid_utf8_line_is_an_error_naming_file_and_line(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"good line\nbad \xff\xfe line\nlast line\n")
-    with pytest.warns(UserWarning, match=r"bad\.txt, line 2: invalid UTF-8"):
-        counts, stats = count_tokens([path], WHITESPACE)
-    assert stats["skipped_lines"] == 1 and stats["lines"] == 2
-    assert "bad" not in counts
+    with pytest.raises(ValueError, match=r"bad\.txt, line 2: invalid UTF-8 \(byte 4"):
+        count_tokens([path], WHITESPACE)
 
 
 def test_missing_corpus_path_is_named(tmp_path):

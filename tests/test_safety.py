@@ -229,3 +229,88 @@ def test_embed_names_the_file_and_line_of_invalid_utf8(tmp_path, tiny_pipeline_d
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert f"{bad}, line 2: invalid UTF-8" in one_line(result)
     assert not (tmp_path / "out.hdf5").exists()
+
+
+# -- 4. every expected failure is one clean line -------------------------------------
+def assert_one_fail_line(result, *expected: str) -> None:
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.strip()][0].count("✘") == 1
+    for text in expected:
+        assert text in one_line(result)
+
+
+@pytest.fixture
+def model_copy(tiny_files, tmp_path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for path in tiny_files:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_convert_names_a_corrupt_weights_file(model_copy, tmp_path):
+    (model_copy / "weights.hdf5").write_bytes(b"not hdf5 at all" * 10)
+    result = run_cli("convert", model_copy / "options.json", model_copy / "weights.hdf5", tmp_path / "p")
+    assert_one_fail_line(result, f"{model_copy / 'weights.hdf5'} is not a readable HDF5 file")
+
+
+def test_convert_names_invalid_options(model_copy, tmp_path):
+    (model_copy / "options.json").write_text("{not json", encoding="utf8")
+    result = run_cli("convert", model_copy / "options.json", model_copy / "weights.hdf5", tmp_path / "p")
+    assert_one_fail_line(result, f"{model_copy / 'options.json'} is not valid JSON")
+
+
+def test_convert_names_a_missing_dataset(model_copy, tmp_path):
+    import h5py
+
+    with h5py.File(model_copy / "weights.hdf5", "a") as handle:
+        del handle["CNN/W_cnn_0"]
+    result = run_cli("convert", model_copy / "options.json", model_copy / "weights.hdf5", tmp_path / "p")
+    assert_one_fail_line(result, "has no dataset 'CNN/W_cnn_0'")
+
+
+def test_load_allennlp_names_a_directory_given_as_a_file(model_copy):
+    from spacy_elmo import load_allennlp
+
+    with pytest.raises(ValueError, match=r"Options file .*model is a directory"):
+        load_allennlp(model_copy, model_copy / "weights.hdf5")
+    with pytest.raises(ValueError, match=r"Weights file .*model is a directory"):
+        load_allennlp(model_copy / "options.json", model_copy)
+
+
+def test_embed_empty_line_and_missing_model_are_one_line(tmp_path, tiny_pipeline_dir):
+    text = tmp_path / "in.txt"
+    text.write_text("one line\n\nthird\n", encoding="utf8")
+    assert_one_fail_line(embed(text, tmp_path / "o.hdf5", tiny_pipeline_dir), "line 2: empty sentence")
+    text.write_text("one line\n", encoding="utf8")
+    missing = tmp_path / "no_model"
+    assert_one_fail_line(embed(text, tmp_path / "o.hdf5", missing), f"{missing}")
+
+
+def test_vocab_names_a_missing_corpus_and_refuses_an_empty_one(tmp_path):
+    missing = tmp_path / "missing.txt"
+    result = run_cli("vocab", TINY, tmp_path / "v.txt", "--paths.train", missing)
+    assert_one_fail_line(result, f"Corpus path {missing} not found")
+    empty = tmp_path / "blank.txt"
+    empty.write_text("   \n\n", encoding="utf8")
+    result = run_cli("vocab", TINY, tmp_path / "v.txt", "--paths.train", empty,
+                     "--corpus.tokenizer", "whitespace")
+    assert_one_fail_line(result, "holds no tokens")
+    assert not (tmp_path / "v.txt").exists()
+
+
+def test_corrupt_latest_json_is_named(run_copy, corpus):
+    shutil.rmtree(run_copy / "final")
+    latest = run_copy / "checkpoints" / "latest.json"
+    latest.write_text('{"file": "step-000', encoding="utf8")
+    assert_one_fail_line(run_cli("evaluate", run_copy, corpus), f"Checkpoint index {latest} is corrupt")
+
+
+def test_pretrain_utf8_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good line here\nbad \xff line\n")
+    result = run_cli("pretrain", TINY, tmp_path / "out", "--paths.train", bad, "--paths.dev", "null",
+                     "--corpus.tokenizer", "whitespace", "--silent")
+    assert_one_fail_line(result, f"{bad}, line 2: invalid UTF-8")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

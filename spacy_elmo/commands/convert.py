@@ -19,5 +19,8 @@ def convert_cli(
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank pipeline"),
 ) -> None:
     """Write a spaCy pipeline holding the "elmo" component, loadable with spacy.load."""
-    path = convert_to_pipeline(options_json, weights_hdf5, output_dir, lang=lang)
+    try:
+        path = convert_to_pipeline(options_json, weights_hdf5, output_dir, lang=lang)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        msg.fail(str(err), exits=1)
     msg.good("Saved pipeline", str(path))

@@ -8,6 +8,7 @@ from spacy.cli._util import Arg, Opt, parse_config_overrides, show_validation_er
 from wasabi import msg
 
 from ..cli import app
+from ..errors import Errors
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -36,7 +37,7 @@ def pretrain_cli(
         config = load_config(config_path, overrides)
     try:
         pretrain(config, output_dir, resume=resume, force=force, silent=silent)
-    except (NonFiniteLoss, ValueError, FileNotFoundError) as err:
+    except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         msg.fail(str(err), exits=1)
 
 
@@ -57,7 +58,7 @@ def evaluate_cli(
 
     try:
         result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         msg.fail(str(err), exits=1)
     msg.info(f"{result['n_tokens']} tokens per direction")
     scores = {k: result[k] for k in ("forward", "backward", "average")}
@@ -82,10 +83,16 @@ def vocab_cli(
 
     with show_validation_error(config_path):
         config = load_config(config_path, parse_config_overrides(ctx.args))
-    settings = PretrainSettings.from_config(config)
-    c, t = settings.corpus, settings.training
-    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
-    counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
-    vocab = build_vocab(counts, t.vocab_size, t.min_count)
-    vocab.to_disk(output_file)
+    try:
+        settings = PretrainSettings.from_config(config)
+        c, t = settings.corpus, settings.training
+        tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+        counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
+        if not stats["tokens"]:  # as pretrain does
+            raise ValueError(Errors.E307.format(paths=settings.paths.train))
+        vocab = build_vocab(counts, t.vocab_size, t.min_count)
+        output_file.parent.mkdir(parents=True, exist_ok=True)
+        vocab.to_disk(output_file)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        msg.fail(str(err), exits=1)
     msg.good(f"{len(vocab)} entries from {stats['tokens']} tokens written to {output_file}")

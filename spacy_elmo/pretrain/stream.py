@@ -152,8 +152,14 @@ class TokenStream:
     def _next_line(self) -> List[str]:
         start_wraps = self.lines.wraps
         while True:
-            text = decode_line(self.lines.next())
-            tokens = self.tokenizer(text) if text is not None else []
+            raw = self.lines.next()
+            text = decode_line(raw)
+            if text is None:  # checked before step 1 (check_utf8): the file changed since
+                files = self.lines.corpus.files
+                raise ValueError(Errors.E507.format(
+                    what="Corpus file", path=files[self.lines.file % len(files)], line="?",
+                    error="changed during training"))
+            tokens = self.tokenizer(text)
             if tokens:
                 break
             if self.lines.wraps > start_wraps + 1:

@@ -30,7 +30,7 @@ from ..nn.bilm import BiLM
 from . import checkpoint as ckpt
 from .batch import CharIds, encode_sentences, encode_windows
 from .config import RESUMABLE, PretrainSettings, run_differences
-from .corpus import Tokenizer, count_tokens, resolve_paths
+from .corpus import Tokenizer, check_utf8, count_tokens, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
@@ -61,14 +61,16 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     env = Distributed.setup(settings.training.device)
     try:
         printer = Printer(no_print=silent or not env.is_main)
-        resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
-        vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
-        trainer = Trainer(settings, output_dir, vocab, env, silent)
-        latest = ckpt.latest_checkpoint(output_dir) if resume else None
-        if latest is not None:
-            printer.info(f"Resuming from {latest}")
-            trainer.restore(ckpt.load_checkpoint(latest))
-        trainer.train()
+        env.on_main(lambda: check_inputs(settings))  # before anything is written
+        fresh = not ckpt.existing_run(output_dir)
+        try:
+            trainer, vocab = _start(settings, output_dir, env, resume, force, printer, silent)
+            trainer.train()
+        except BaseException:
+            # a new run that failed before its first checkpoint leaves nothing behind
+            if env.is_main and fresh and ckpt.latest_checkpoint(output_dir) is None:
+                ckpt.clear_run(output_dir)
+            raise
         final = output_dir / ckpt.FINAL
         if env.is_main:
             export_final(trainer.lm, vocab, settings.config, final, settings.corpus.lang)
@@ -77,6 +79,55 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
         return final
     finally:
         env.close()
+
+
+def check_inputs(settings: PretrainSettings) -> None:
+    """Fail before step 1 on a missing, empty or non-UTF-8 training corpus, dev text or
+    vocabulary file, each error naming the file."""
+    paths = settings.paths
+    train = Corpus.from_paths(resolve_paths(paths.train, "train"), warn=True).files
+    check_utf8(train)
+    if paths.dev:
+        check_utf8(resolve_paths(paths.dev, "dev"))
+    if paths.vocab and not Path(paths.vocab).is_file():
+        raise FileNotFoundError(Errors.E302.format(path=paths.vocab, key="vocab"))
+
+
+def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resume: bool,
+           force: bool, printer: Printer, silent: bool):
+    """The output directory, the vocabulary and the trainer (restored when resuming)."""
+    resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
+    vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
+    trainer = Trainer(settings, output_dir, vocab, env, silent)
+    latest = ckpt.latest_checkpoint(output_dir) if resume else None
+    if latest is not None:
+        printer.info(f"Resuming from {latest}")
+        trainer.restore(ckpt.load_checkpoint(latest))
+        if env.is_main:
+            dropped = _drop_replayed(output_dir, trainer.step)
+            _log(output_dir, {"event": "resume", "step": trainer.step, "checkpoint": latest.name,
+                              "dropped_records": dropped})
+    return trainer, vocab
+
+
+def _drop_replayed(output_dir: Path, step: int) -> int:
+    """Remove the log records of steps after ``step`` (the killed run's, which training
+    now replays), so that no step is logged twice; returns how many were removed."""
+    path = output_dir / ckpt.LOG_FILE
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            record = srsly.json_loads(line)
+        except ValueError:  # a line cut short by the kill
+            continue
+        if not (record.get("step", 0) > step and record.get("event") in (None, "eval")):
+            kept.append(record)
+    if len(kept) < len(lines):
+        ckpt.atomic_write(path, lambda tmp: srsly.write_jsonl(tmp, kept))
+    return len(lines) - len(kept)
 
 
 def _prepare_output(
