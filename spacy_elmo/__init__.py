@@ -1,9 +1,14 @@
 """spacy-elmo: ELMo contextual embeddings for spaCy."""
 from .elmo_format import load_allennlp, save_allennlp
+from .extensions import install_extensions
 from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
 
 __all__ = [
-    "BiLM", "ElmoOptions", "Embedder", "ScalarMix", "TokenCache", "load_allennlp",
+    "BiLM", "ElmoOptions", "Embedder", "ScalarMix", "TokenCache", "install_extensions", "load_allennlp",
     "published_options", "save_allennlp",
 ]
 __version__ = "0.1.0"
+
+# doc._.elmo and the other attributes exist as soon as the package is imported, so docs
+# read back in a new process (DocBin(store_user_data=True), Doc.from_bytes) have them.
+install_extensions()

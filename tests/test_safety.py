@@ -314,3 +314,27 @@ def test_pretrain_utf8_error_names_file_and_line(tmp_path):
                      "--corpus.tokenizer", "whitespace", "--silent")
     assert_one_fail_line(result, f"{bad}, line 2: invalid UTF-8")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# -- 6. extensions in a fresh process ------------------------------------------------
+READ_BACK = """
+import sys
+import numpy, spacy
+import spacy_elmo
+from spacy.tokens import DocBin
+docs = list(DocBin().from_disk(sys.argv[1]).get_docs(spacy.blank("en").vocab))
+numpy.save(sys.argv[2], docs[0]._.elmo_vectors)
+"""
+
+
+def test_docbin_with_user_data_reads_back_in_a_new_process(tiny_pipeline_dir, tmp_path):
+    import numpy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.load(tiny_pipeline_dir)
+    doc = nlp("The cat sat on the mat.")
+    DocBin(docs=[doc], store_user_data=True).to_disk(tmp_path / "docs.spacy")
+    run = subprocess.run([sys.executable, "-c", READ_BACK, str(tmp_path / "docs.spacy"),
+                          str(tmp_path / "vectors.npy")], env=ENV, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    numpy.testing.assert_array_equal(numpy.load(tmp_path / "vectors.npy"), doc._.elmo_vectors)
