@@ -338,3 +338,46 @@ def test_docbin_with_user_data_reads_back_in_a_new_process(tiny_pipeline_dir, tm
                           str(tmp_path / "vectors.npy")], env=ENV, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     numpy.testing.assert_array_equal(numpy.load(tmp_path / "vectors.npy"), doc._.elmo_vectors)
+
+
+# -- 5. pretraining checks its inputs before step 1 ----------------------------------
+def test_missing_dev_file_fails_before_step_one_and_a_retry_works(corpus, tmp_path):
+    output = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.txt not found \(from \[paths\] dev\)"):
+        pretrain(tiny_config(corpus, paths__dev=str(tmp_path / "nowhere.txt")), output, silent=True)
+    assert not output.exists() or not any(output.iterdir())
+    pretrain(tiny_config(corpus, paths__dev=str(corpus)), output, silent=True)  # no E310
+    assert load_checkpoint(latest_checkpoint(output))["step"] == 2
+
+
+def test_failed_start_leaves_nothing_that_blocks_a_retry(corpus, tmp_path, monkeypatch):
+    from spacy_elmo.pretrain import train
+
+    def broken(self):
+        raise ValueError("training failed before the first checkpoint")
+
+    output = tmp_path / "out"
+    monkeypatch.setattr(train.Trainer, "train", broken)
+    with pytest.raises(ValueError, match="before the first checkpoint"):
+        pretrain(tiny_config(corpus), output, silent=True)
+    assert not any(output.iterdir())
+    monkeypatch.undo()
+    pretrain(tiny_config(corpus), output, silent=True)
+    assert load_checkpoint(latest_checkpoint(output))["step"] == 2
+
+
+def test_resumed_run_logs_a_resume_event_and_no_step_twice(corpus, tmp_path):
+    output = tmp_path / "out"
+    pretrain(tiny_config(corpus, training__max_steps=3, training__checkpoint_every=2,
+                         training__log_every=1), output, silent=True)
+    # as if killed after step 3 was logged but before its checkpoint was written
+    latest = output / "checkpoints" / "latest.json"
+    srsly.write_json(latest, {**srsly.read_json(latest), "file": "step-00000002.pt", "step": 2})
+    shutil.rmtree(output / "final")
+    pretrain(tiny_config(corpus, training__max_steps=4, training__checkpoint_every=2,
+                         training__log_every=1), output, resume=True, silent=True)
+    records = list(srsly.read_jsonl(output / "log.jsonl"))
+    steps = [r["step"] for r in records if "event" not in r]
+    assert steps == [1, 2, 3, 4]
+    resumes = [r for r in records if r.get("event") == "resume"]
+    assert len(resumes) == 1 and resumes[0]["step"] == 2 and resumes[0]["dropped_records"] == 1
