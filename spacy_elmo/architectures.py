@@ -84,7 +84,7 @@ def build_scalar_mix(
     weights (Optional[List[float]]): initial s_j, before the softmax; null gives the plain
         average. null.
     gamma (float): initial scale. 1.0.
-    layer_norm (bool): normalize each layer over the batch's tokens first. false.
+    layer_norm (bool): normalize each layer over each doc's own tokens first. false.
     trainable (bool): learn s and gamma. true.
     """
     return ScalarMixLayer(n_layers, weights, gamma, layer_norm, trainable)
@@ -109,7 +109,7 @@ def build_elmo_listener(
     n_layers (int): L+1 biLM layers to mix (3 for every published model). 3.
     layer_weights (Optional[List[float]]): initial s_j before the softmax; null: zeros. null.
     gamma (float): initial scale. 1.0.
-    layer_norm (bool): normalize each layer over the batch's tokens before mixing. false.
+    layer_norm (bool): normalize each layer over each doc's own tokens before mixing. false.
     dropout (float): dropout on the mixed vectors (the paper uses 0.5 for NER). 0.5.
     """
     listener = ElmoListener(upstream, width, n_layers)

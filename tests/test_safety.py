@@ -381,3 +381,37 @@ def test_resumed_run_logs_a_resume_event_and_no_step_twice(corpus, tmp_path):
     assert steps == [1, 2, 3, 4]
     resumes = [r for r in records if r.get("event") == "resume"]
     assert len(resumes) == 1 and resumes[0]["step"] == 2 and resumes[0]["dropped_records"] == 1
+
+
+# -- 7. the learned mix with layer norm is per doc -----------------------------------
+def hand_layer_norm_mix(X, scalars, gamma):
+    """numpy: gamma * sum_j softmax(s)_j (h_j - mean_j) / sqrt(var_j + 1e-12), per doc."""
+    import numpy
+
+    weights = numpy.exp(scalars) / numpy.exp(scalars).sum()
+    out = numpy.zeros(X.shape[1:], dtype="float64")
+    for j, h in enumerate(X.astype("float64")):
+        out += weights[j] * (h - h.mean()) / numpy.sqrt(h.var() + 1e-12)
+    return gamma * out
+
+
+def test_layer_norm_mix_of_a_doc_does_not_depend_on_its_batch():
+    import numpy
+    from spacy_elmo.layers import ScalarMixLayer
+
+    rng = numpy.random.default_rng(0)
+    doc = (rng.normal(size=(3, 4, 6)) * 3 + 1).astype("float32")
+    others = [(rng.normal(size=(3, n, 6)) * 10 - 5).astype("float32") for n in (9, 2)]
+    scalars, gamma = [0.5, -0.3, 1.0], 1.5
+    mix = ScalarMixLayer(3, scalars, gamma, layer_norm=True)
+    mix.initialize()
+    alone, alone_bp = mix.begin_update([doc])
+    batched, batched_bp = mix.begin_update([others[0], doc, others[1]])
+    numpy.testing.assert_allclose(batched[1], alone[0], atol=1e-6)
+    numpy.testing.assert_allclose(alone[0], hand_layer_norm_mix(doc, numpy.array(scalars), gamma),
+                                  atol=1e-5)
+    d_out = rng.normal(size=(4, 6)).astype("float32")
+    d_alone = alone_bp([d_out])[0]
+    d_batched = batched_bp([numpy.zeros((9, 6), "float32"), d_out, numpy.zeros((2, 6), "float32")])
+    numpy.testing.assert_allclose(d_batched[1], d_alone, atol=1e-6)
+    assert d_batched[1].shape == doc.shape and numpy.abs(d_alone).sum() > 0

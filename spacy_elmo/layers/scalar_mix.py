@@ -1,8 +1,10 @@
 """``spacy_elmo.nn.ScalarMix`` as a Thinc layer over per-doc layer stacks.
 
 Model[List[Floats3d], List[Floats2d]]: each input is one doc's (L+1, n, D) layers, each
-output its (n, D) mix. The docs are concatenated along the token axis for the PyTorch
-module (the mix is per position, so no padding is needed) and split back afterwards.
+output its (n, D) mix. Without layer norm the docs are concatenated along the token axis
+for the PyTorch module (the mix is per position, so no padding is needed) and split back
+afterwards; with it they are padded to (L+1, B, T, D) with a (B, T) mask, so that each
+doc is normalised over its own tokens only (a doc's vectors never depend on its batch).
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -29,6 +31,7 @@ def ScalarMixLayer(
     )
     model.name = "elmo-scalar-mix"
     model.attrs["n_layers"] = n_layers
+    model.attrs["per_doc"] = bool(layer_norm)
     return model
 
 
@@ -53,10 +56,12 @@ def _split(array, lengths: List[int], axis: int) -> list:
 
 
 def _convert_inputs(model: Model, Xs: InT, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    lengths = _lengths(Xs)
+    if model.attrs.get("per_doc") and Xs:
+        return _padded_inputs(model, Xs, lengths, is_train)
     # (L+1, sum n, D): every position is a real token, so the module needs no mask
     stacked = _concatenate(model, Xs, axis=1, shape=(model.attrs["n_layers"], 0, 0))
     Xtorch = xp2torch(stacked, requires_grad=is_train)
-    lengths = _lengths(Xs)
 
     def backprop(dX: ArgsKwargs) -> InT:
         return _split(torch2xp(dX.args[0], ops=model.ops), lengths, axis=1)
@@ -64,14 +69,40 @@ def _convert_inputs(model: Model, Xs: InT, is_train: bool) -> Tuple[ArgsKwargs, 
     return ArgsKwargs(args=(Xtorch,), kwargs={}), backprop
 
 
+def _padded_inputs(model: Model, Xs: InT, lengths: List[int], is_train: bool):
+    n_layers, width = int(Xs[0].shape[0]), int(Xs[0].shape[2])
+    # (L+1, B, T, D) zeros past each doc's end, mask (B, T)
+    padded = model.ops.alloc4f(n_layers, len(Xs), max(max(lengths), 1), width)
+    mask = model.ops.xp.zeros(padded.shape[1:3], dtype="bool")
+    for b, (X, n) in enumerate(zip(Xs, lengths)):
+        padded[:, b, :n] = X
+        mask[b, :n] = True
+    Xtorch = xp2torch(padded, requires_grad=is_train)
+    mask_t = xp2torch(mask, device=Xtorch.device)
+
+    def backprop(dX: ArgsKwargs) -> InT:
+        d = torch2xp(dX.args[0], ops=model.ops)
+        return [d[:, b, :n] for b, n in enumerate(lengths)]
+
+    return ArgsKwargs(args=(Xtorch,), kwargs={"mask": mask_t}), backprop
+
+
 def _convert_outputs(model: Model, inputs_outputs, is_train: bool) -> Tuple[OutT, Callable]:
     Xs, Ytorch = inputs_outputs
     lengths = _lengths(Xs)
-    Y = torch2xp(Ytorch.detach(), ops=model.ops)  # (sum n, D)
+    Y = torch2xp(Ytorch.detach(), ops=model.ops)  # (sum n, D), or (B, T, D) padded
+    padded = Y.ndim == 3
 
     def backprop(dYs: OutT) -> ArgsKwargs:
-        dY = _concatenate(model, dYs, axis=0, shape=tuple(Y.shape))
+        if padded:
+            dY = model.ops.alloc3f(*Y.shape)
+            for b, (n, d) in enumerate(zip(lengths, dYs)):
+                dY[b, :n] = d
+        else:
+            dY = _concatenate(model, dYs, axis=0, shape=tuple(Y.shape))
         dYtorch = xp2torch(dY, device=Ytorch.device)
         return ArgsKwargs(args=(Ytorch,), kwargs={"grad_tensors": dYtorch})
 
+    if padded:
+        return [Y[b, :n] for b, n in enumerate(lengths)], backprop
     return _split(Y, lengths, axis=0), backprop

@@ -13,7 +13,8 @@ class ScalarMix(nn.Module):
     n_layers (int): number of layers L+1 to mix.
     weights (Sequence[float]): initial s_j (before the softmax); zeros give the plain average.
     gamma (float): initial scale.
-    layer_norm (bool): normalise each layer over the non-padded positions first.
+    layer_norm (bool): normalise each layer of each sequence over that sequence's real
+        positions first, so a sequence's output does not depend on the rest of the batch.
     trainable (bool): learn s and gamma (False: fixed buffers).
     """
 
@@ -38,7 +39,8 @@ class ScalarMix(nn.Module):
         return torch.softmax(self.scalars, dim=0)
 
     def forward(self, layers: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """layers: (L+1, ..., D); mask: (...) true at real positions. Returns (..., D)."""
+        """layers: (L+1, ..., T, D); mask: (..., T) true at real positions (None: all).
+        The leading ``...`` dims index sequences. Returns (..., T, D)."""
         if self.layer_norm:
             layers = _masked_layer_norm(layers, mask)
         weights = self.normalized_weights().to(layers.dtype)
@@ -48,12 +50,14 @@ class ScalarMix(nn.Module):
 
 
 def _masked_layer_norm(layers: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """Normalise each layer to mean 0, variance 1 over its real positions and features."""
+    """Normalise each layer of each sequence to mean 0, variance 1 over that sequence's
+    real positions and features: (h - mean) / sqrt(var + 1e-12), padding set to 0."""
     if mask is None:
         mask = torch.ones(layers.shape[1:-1], dtype=torch.bool, device=layers.device)
-    m = mask.unsqueeze(-1).to(layers.dtype)  # (..., 1)
-    count = (m.sum() * layers.shape[-1]).clamp(min=1.0)
-    dims = tuple(range(1, layers.dim()))
+    m = mask.unsqueeze(-1).to(layers.dtype)  # (..., T, 1)
+    # (..., 1, 1): real positions times features, per sequence
+    count = (m.sum(dim=-2, keepdim=True) * layers.shape[-1]).clamp(min=1.0)
+    dims = (-2, -1)  # (L+1, ..., 1, 1) statistics per layer and sequence
     mean = (layers * m).sum(dim=dims, keepdim=True) / count
     var = (((layers - mean) * m) ** 2).sum(dim=dims, keepdim=True) / count
     return (layers - mean) / torch.sqrt(var + 1e-12) * m
