@@ -175,7 +175,8 @@ class Elmo(TrainablePipe):
     def _to_storage(self, data: ElmoData) -> ElmoData:
         """numpy arrays in the storage dtype, the chosen layers, and the fixed mix."""
         layers = self.model.ops.to_numpy(data.layers).astype("float32", copy=False)
-        vectors = self.gamma * numpy.tensordot(self.mix_weights, layers, axes=1)  # (n, 2P)
+        vectors = numpy.tensordot(self.mix_weights, layers, axes=1)  # (n, 2P)
+        vectors *= self.gamma  # in place: no second (n, 2P) array
         if self.store_layers != data.layer_ids:
             layers = layers[[data.layer_ids.index(j) for j in self.store_layers]]
         return ElmoData(

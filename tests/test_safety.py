@@ -21,7 +21,7 @@ from spacy_elmo.pretrain.checkpoint import latest_checkpoint, load_checkpoint
 from spacy_elmo.pretrain.evaluate import load_language_model
 from spacy_elmo.torch_files import UnsafeFileError
 
-from .component_fixtures import one_thread, tiny_files, tiny_pipeline_dir  # noqa: F401
+from .component_fixtures import make_nlp, one_thread, tiny_files, tiny_pipeline_dir  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "project" / "configs" / "pretrain_tiny.cfg"
@@ -415,3 +415,34 @@ def test_layer_norm_mix_of_a_doc_does_not_depend_on_its_batch():
     d_batched = batched_bp([numpy.zeros((9, 6), "float32"), d_out, numpy.zeros((2, 6), "float32")])
     numpy.testing.assert_allclose(d_batched[1], d_alone, atol=1e-6)
     assert d_batched[1].shape == doc.shape and numpy.abs(d_alone).sum() > 0
+
+
+# -- 8. long docs are streamed window batch by window batch --------------------------
+@pytest.mark.parametrize("fine_tune,kept", [(False, False), (True, True)])
+def test_window_outputs_are_dropped_after_each_batch_unless_training(
+    make_nlp, monkeypatch, fine_tune, kept
+):
+    import weakref
+
+    from spacy_elmo.layers import bilm_layer
+
+    alive_counts, refs = [], []
+    convert = bilm_layer._convert_outputs
+
+    def recording(model, inputs_outputs, is_train):
+        alive_counts.append(sum(r() is not None for r in refs))
+        refs.append(weakref.ref(inputs_outputs[1]))
+        return convert(model, inputs_outputs, is_train)
+
+    monkeypatch.setattr(bilm_layer, "_convert_outputs", recording)
+    nlp = make_nlp(model={"max_length": 8, "window_overlap": 2, "batch_size": 1,
+                          "fine_tune": fine_tune})
+    doc = nlp.make_doc(" ".join(f"w{i % 13}" for i in range(60)))
+    model = nlp.get_pipe("elmo").model
+    if fine_tune:
+        outputs, _ = model.begin_update([doc])
+    else:
+        outputs = model.predict([doc])
+    assert len(alive_counts) > 5  # many windows, one per batch
+    assert (max(alive_counts) > 0) == kept
+    assert outputs[0].layers.shape[1] == 60

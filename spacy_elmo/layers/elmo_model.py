@@ -71,6 +71,9 @@ def forward(
     n_layers, width = model.attrs["n_output_layers"], model.get_dim("nO")
     train = is_train and settings.fine_tune
     windows = plan_windows(docs, settings.max_length, settings.window_overlap)
+    # Streamed: each batch of windows is written into the preallocated outputs and, unless
+    # training needs it for backprop, dropped at once. Peak memory: the outputs plus one
+    # batch, however long the docs.
     layers = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
     callbacks = []
     for batch in batches_by_length(windows, settings.batch_size, settings.max_batch_tokens):
@@ -78,7 +81,9 @@ def forward(
         for window, output in zip(batch, outputs):
             src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
             layers[window.doc][:, dst] = output[:, src]
-        callbacks.append((batch, outputs, bp_outputs))
+        if train:
+            callbacks.append((batch, outputs, bp_outputs))
+        del outputs, bp_outputs
     ids = tuple(range(n_layers))
     datas = [ElmoData(doc_layers, ids) for doc_layers in layers]
 
