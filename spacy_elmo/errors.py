@@ -85,6 +85,13 @@ class Errors:
     E622 = "ELMoForManyLangs weights file {path}, tensor '{key}' is not finite floating point."
     E623 = "ELMoForManyLangs file {path} not found."
     E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
+    E625 = (
+        "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    )
+    E626 = (
+        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
+        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
+    )
 
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
@@ -154,6 +161,7 @@ class Errors:
     E106 = (
         "Cannot load ELMo weights from directory {path}: expected options.json + "
         "weights.hdf5, a pretraining output with final/options.json + final/weights.hdf5, "
+        "an ELMoForManyLangs model folder (config.json, char.dic, *.pkl), "
         "or a spaCy pipeline directory (config.cfg) holding an 'elmo' component."
     )
     E107 = (
