@@ -117,7 +117,8 @@ def bilm_from_directory(path: PathLike) -> BiLM:
 
 def init_bilm_from(bilm: BiLM, path: PathLike, name: str = FACTORY) -> BiLM:
     """Load weights into ``bilm`` (built from the model config) from ``path``: an original
-    weights.hdf5 file, or any directory ``bilm_from_directory`` reads. Options found
+    weights.hdf5 file, or any directory ``bilm_from_directory`` reads (an ELMoForManyLangs
+    folder included: its vocabularies come along in the state dict). Options found
     there must match ``bilm.options``; errors name the file."""
     path = Path(path)
     if not path.exists():

@@ -296,3 +296,10 @@ def test_lexicon_lines(tmp_path):
     path.write_text("<oov>\t0\nb\tx\n", encoding="utf8")
     with pytest.raises(ValueError, match="char.dic, line 2"):
         read_lexicon(path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_the_fixture(sentences, expected):
+    cuda_bilm = load_elmoformanylangs(MODEL).cuda()
+    for found, want in zip(cuda_bilm.embed(sentences, batch_size=8), expected):
+        assert_float32_close(found, want)
