@@ -164,6 +164,37 @@ def test_fine_tuning_reaches_the_word_embeddings(bilm, sentences):
     assert rows_with_grad == used
 
 
+def test_listener_fine_tunes_the_efml_word_embeddings(bilm, sentences):
+    from spacy.training import Example
+    from thinc.api import Adam
+
+    from spacy_elmo.convert import model_config_from_options
+
+    nlp = spacy.blank("xx")
+    model = {**model_config_from_options(bilm.options), "fine_tune": True}
+    nlp.add_pipe("elmo", config={"model": model})
+    nlp.config["initialize"]["components"]["elmo"] = {"weights": str(MODEL)}
+    listener = {"@architectures": "spacy-elmo.ElmoListener.v1", "dropout": 0.0}
+    nlp.add_pipe("tagger", config={"model": {"@architectures": "spacy.Tagger.v2", "tok2vec": listener}})
+    words = sentences[0]  # I ran across this item on the Internet .
+    tags = ["P", "V", "A", "D", "N", "A", "D", "N", "X"]
+    examples = [Example.from_dict(Doc(nlp.vocab, words=words), {"tags": tags})]
+    nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("elmo").listening_components == ["tagger"]
+    embedding = get_bilm(nlp.get_pipe("elmo").model).token_encoder.word_embedding.weight
+    numpy.testing.assert_array_equal(embedding.detach()[1:].numpy(),
+                                     bilm.token_encoder.word_embedding.weight.detach()[1:].numpy())
+    before = embedding.detach().clone()
+    optimizer = Adam(0.01)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    word_ids = _fixture_dic("word.dic")
+    row = word_ids["Internet"] + 1
+    assert not torch.equal(embedding.detach()[row], before[row])  # in the batch: trained
+    row = word_ids["Asia"] + 1
+    assert torch.equal(embedding.detach()[row], before[row])  # not in the batch: untouched
+
+
 def test_lexicon_survives_serialization(bilm):
     from spacy_elmo import BiLM
 
