@@ -127,6 +127,7 @@ def weight_table(bilm: BiLM) -> List[Entry]:
               (opts.n_characters, opts.char_dim), _assign(enc.char_embedding.weight[1:])),
     ]
     if enc.word_embedding is not None:
+        # word ids are shifted the same way: row 0 (batch padding) stays zero
         table.append(Entry(TOKEN_EMBEDDER, "word_emb_layer.embedding.weight",
                            (opts.n_words, opts.word_dim), _assign(enc.word_embedding.weight[1:])))
     for i, conv in enumerate(enc.convs):
