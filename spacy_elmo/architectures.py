@@ -15,6 +15,70 @@ from .nn import ElmoOptions, published_options
 _ORIGINAL = published_options("original")
 
 
+@registry.architectures("spacy-elmo.ElmoModel.v2")
+def build_elmo_model_v2(
+    lstm_dim: int = _ORIGINAL.lstm_dim,
+    projection_dim: int = _ORIGINAL.projection_dim,
+    n_layers: int = _ORIGINAL.n_layers,
+    cell_clip: float = _ORIGINAL.cell_clip,
+    proj_clip: float = _ORIGINAL.proj_clip,
+    use_skip_connections: bool = _ORIGINAL.use_skip_connections,
+    char_dim: int = _ORIGINAL.char_dim,
+    filters: Sequence[Sequence[int]] = _ORIGINAL.filters,
+    n_highway: int = _ORIGINAL.n_highway,
+    n_characters: int = 262,
+    max_characters_per_token: int = 50,
+    activation: str = "relu",
+    max_length: int = 512,
+    window_overlap: int = 64,
+    batch_size: int = 64,
+    max_batch_tokens: int = 4096,
+    fine_tune: bool = False,
+    token_encoder: str = "elmo",
+    word_dim: int = 0,
+    n_words: int = 0,
+) -> Model[List[Doc], List[ElmoData]]:
+    """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
+
+    The first twelve settings are the options.json hyperparameters (defaults: the
+    published "original" 5.5B model); ``python -m spacy_elmo convert`` fills them in.
+    lstm_dim (int): LSTM cell size C. 4096 for the original model.
+    projection_dim (int): projection size P; outputs are 2P wide. 512 for the original.
+    n_layers (int): LSTM layers L per direction; L+1 output layers. 2.
+    cell_clip (float): clip of the LSTM cell (0: none). 3.0.
+    proj_clip (float): clip of the projected LSTM output (0: none). 3.0.
+    use_skip_connections (bool): residual connections between LSTM layers. true.
+    char_dim (int): character embedding size. 16.
+    filters (List[List[int]]): [width, n_filters] per char convolution. The published 7.
+    n_highway (int): highway layers after the convolutions. 2 (1 for small/medium).
+    n_characters (int): "elmo": 262 (261 as the original trainer writes it); "efml":
+        the entries of char.dic. 262.
+    max_characters_per_token (int): characters kept per token. 50.
+    activation (str): "relu" or "tanh" after the convolutions. "relu".
+    max_length (int): most tokens (boundaries excluded) per LM sequence; longer sentences
+        or docs are split into overlapping windows whose outputs are stitched. 512.
+    window_overlap (int): tokens shared by consecutive windows (< max_length). 64.
+    batch_size (int): most LM sequences per biLM call (sequences are sorted by length). 64.
+    max_batch_tokens (int): most padded positions (sequences x longest) per biLM call;
+        bounds memory: a call holds about 2 x this x 4C floats. 4096.
+    fine_tune (bool): backpropagate into the biLM during training. false (frozen).
+    token_encoder (str): "elmo" (the original, UTF-8 bytes) or "efml" (ELMoForManyLangs:
+        char.dic vocabulary and word embeddings, kept in the component's weights). "elmo".
+    word_dim (int): "efml": word embedding size (100 when published; 0: none). 0.
+    n_words (int): "efml": entries of word.dic (0 when word_dim is 0). 0.
+    """
+    options = ElmoOptions(
+        lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
+        cell_clip=cell_clip, proj_clip=proj_clip, use_skip_connections=use_skip_connections,
+        char_dim=char_dim, filters=tuple(tuple(f) for f in filters), n_highway=n_highway,
+        n_characters=n_characters, max_characters_per_token=max_characters_per_token,
+        activation=activation, token_encoder=token_encoder, word_dim=word_dim,
+        n_words=n_words,
+    )
+    settings = ElmoSettings(max_length, window_overlap, batch_size, max_batch_tokens, fine_tune)
+    return ElmoModel(options, settings)
+
+
 @registry.architectures("spacy-elmo.ElmoModel.v1")
 def build_elmo_model(
     lstm_dim: int = _ORIGINAL.lstm_dim,
@@ -35,39 +99,12 @@ def build_elmo_model(
     max_batch_tokens: int = 4096,
     fine_tune: bool = False,
 ) -> Model[List[Doc], List[ElmoData]]:
-    """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
-
-    The first twelve settings are the options.json hyperparameters (defaults: the
-    published "original" 5.5B model); ``python -m spacy_elmo convert`` fills them in.
-    lstm_dim (int): LSTM cell size C. 4096 for the original model.
-    projection_dim (int): projection size P; outputs are 2P wide. 512 for the original.
-    n_layers (int): LSTM layers L per direction; L+1 output layers. 2.
-    cell_clip (float): clip of the LSTM cell (0: none). 3.0.
-    proj_clip (float): clip of the projected LSTM output (0: none). 3.0.
-    use_skip_connections (bool): residual connections between LSTM layers. true.
-    char_dim (int): character embedding size. 16.
-    filters (List[List[int]]): [width, n_filters] per char convolution. The published 7.
-    n_highway (int): highway layers after the convolutions. 2 (1 for small/medium).
-    n_characters (int): 262 (261 as the original trainer writes it). 262.
-    max_characters_per_token (int): characters kept per token. 50.
-    activation (str): "relu" or "tanh" after the convolutions. "relu".
-    max_length (int): most tokens (boundaries excluded) per LM sequence; longer sentences
-        or docs are split into overlapping windows whose outputs are stitched. 512.
-    window_overlap (int): tokens shared by consecutive windows (< max_length). 64.
-    batch_size (int): most LM sequences per biLM call (sequences are sorted by length). 64.
-    max_batch_tokens (int): most padded positions (sequences x longest) per biLM call;
-        bounds memory: a call holds about 2 x this x 4C floats. 4096.
-    fine_tune (bool): backpropagate into the biLM during training. false (frozen).
-    """
-    options = ElmoOptions(
-        lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
-        cell_clip=cell_clip, proj_clip=proj_clip, use_skip_connections=use_skip_connections,
-        char_dim=char_dim, filters=tuple(tuple(f) for f in filters), n_highway=n_highway,
-        n_characters=n_characters, max_characters_per_token=max_characters_per_token,
-        activation=activation,
+    """"spacy-elmo.ElmoModel.v2" with the original token encoder (token_encoder "elmo")."""
+    return build_elmo_model_v2(
+        lstm_dim, projection_dim, n_layers, cell_clip, proj_clip, use_skip_connections,
+        char_dim, filters, n_highway, n_characters, max_characters_per_token, activation,
+        max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
     )
-    settings = ElmoSettings(max_length, window_overlap, batch_size, max_batch_tokens, fine_tune)
-    return ElmoModel(options, settings)
 
 
 @registry.architectures("spacy-elmo.ScalarMix.v1")
@@ -127,11 +164,11 @@ def build_elmo_standalone(
 ) -> Model[List[Doc], List[Floats2d]]:
     """ELMo inside one component, without a listener: the biLM and this task's mix.
 
-    elmo (Model[List[Doc], List[ElmoData]]): a "spacy-elmo.ElmoModel.v1" whose options
-        match the weights.
+    elmo (Model[List[Doc], List[ElmoData]]): a "spacy-elmo.ElmoModel.v1" (or .v2) whose
+        options match the weights.
     weights (Optional[str]): loaded when the pipeline is initialized: a weights.hdf5, a
-        directory with options.json + weights.hdf5, or a pipeline directory with an
-        "elmo" component. null: random weights.
+        directory with options.json + weights.hdf5, an ELMoForManyLangs model folder, or
+        a pipeline directory with an "elmo" component. null: random weights.
     layer_weights, gamma, layer_norm, dropout: as for "spacy-elmo.ElmoListener.v1".
     """
     n_layers = elmo.attrs["n_output_layers"]

@@ -1,7 +1,9 @@
-"""From the original files (options.json + weights.hdf5) to spaCy pipelines, and back to biLMs."""
+"""From the original files (options.json + weights.hdf5) or an ELMoForManyLangs model
+folder to spaCy pipelines, and back to biLMs."""
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from . import efml_format
 from .elmo_format import load_allennlp, load_weights, read_options
 from .errors import Errors
 from .nn import BiLM, ElmoOptions
@@ -14,11 +16,23 @@ FACTORY = "elmo"
 # 261 and 262 describe the same weights).
 _COMPARED = ("lstm_dim", "projection_dim", "n_layers", "cell_clip", "proj_clip",
              "use_skip_connections", "char_dim", "filters", "n_highway",
-             "max_characters_per_token", "activation")
+             "max_characters_per_token", "activation", "token_encoder", "embedding_rows",
+             "word_dim", "word_rows")
 
 
 def model_config_from_options(options: ElmoOptions) -> Dict[str, Any]:
-    """The [components.elmo.model] block describing ``options``."""
+    """The [components.elmo.model] block describing ``options`` (.v1 for the original
+    token encoder, .v2, which names the encoder and the vocabulary sizes, otherwise)."""
+    block = _model_config_v1(options)
+    if options.token_encoder != "elmo":
+        block.update({
+            "@architectures": "spacy-elmo.ElmoModel.v2", "token_encoder": options.token_encoder,
+            "word_dim": options.word_dim, "n_words": options.n_words,
+        })
+    return block
+
+
+def _model_config_v1(options: ElmoOptions) -> Dict[str, Any]:
     return {
         "@architectures": "spacy-elmo.ElmoModel.v1",
         "lstm_dim": options.lstm_dim, "projection_dim": options.projection_dim,
@@ -32,28 +46,53 @@ def model_config_from_options(options: ElmoOptions) -> Dict[str, Any]:
 
 
 def convert_to_pipeline(
-    options_file: PathLike, weight_file: PathLike, output_dir: PathLike, lang: str = "en"
+    options_file: PathLike, weight_file: PathLike, output_dir: PathLike, lang: str = "en",
+    segmenter: Optional[str] = None,
 ) -> Path:
     """Write a spaCy pipeline (blank ``lang`` + the elmo component) holding these weights.
 
     The pipeline keeps the weights in its own files: it loads with ``spacy.load`` after
-    the original files are gone. Returns ``output_dir``.
+    the original files are gone. ``segmenter``: for lang "zh", spaCy's Chinese word
+    segmenter ("char", "jieba" or "pkuseg"); None: spaCy's default. Returns ``output_dir``.
     """
-    import spacy
-
-    options_file, weight_file, output_dir = Path(options_file), Path(weight_file), Path(output_dir)
+    options_file, weight_file = Path(options_file), Path(weight_file)
     options = read_options(options_file)
     if not weight_file.is_file():
         raise FileNotFoundError(Errors.E004.format(path=weight_file))
-    nlp = spacy.blank(lang)
+    description = f"ELMo biLM converted from {options_file.name} + {weight_file.name}"
+    return _write_pipeline(options, weight_file, output_dir, lang, segmenter, description)
+
+
+def convert_efml_to_pipeline(
+    model_dir: PathLike, output_dir: PathLike, lang: str = "en", segmenter: Optional[str] = None,
+) -> Path:
+    """As ``convert_to_pipeline``, from an ELMoForManyLangs model folder: the pipeline
+    holds the vocabularies and weights, and needs none of the folder's files later."""
+    model_dir = Path(model_dir)
+    options, _, _ = efml_format.read_options(model_dir)
+    description = f"ELMoForManyLangs biLM converted from {model_dir.name}"
+    return _write_pipeline(options, model_dir, output_dir, lang, segmenter, description)
+
+
+def _write_pipeline(
+    options: ElmoOptions, weights: Path, output_dir: PathLike, lang: str,
+    segmenter: Optional[str], description: str,
+) -> Path:
+    import spacy
+
+    output_dir = Path(output_dir)
+    if segmenter is not None and lang != "zh":
+        raise ValueError(Errors.E625.format(lang=lang))
+    config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
+    nlp = spacy.blank(lang, config=config)
     nlp.add_pipe(FACTORY, config={"model": model_config_from_options(options)})
     init_components = nlp.config["initialize"]["components"]
-    init_components[FACTORY] = {"weights": str(weight_file)}
+    init_components[FACTORY] = {"weights": str(weights)}
     nlp.initialize()
     # The saved config must not point at files that may be deleted.
     del init_components[FACTORY]
     nlp.meta["name"] = "elmo"
-    nlp.meta["description"] = f"ELMo biLM converted from {options_file.name} + {weight_file.name}"
+    nlp.meta["description"] = description
     output_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output_dir)
     return output_dir
@@ -61,13 +100,16 @@ def convert_to_pipeline(
 
 def bilm_from_directory(path: PathLike) -> BiLM:
     """The biLM (eval mode) in a directory: options.json + weights.hdf5 (directly or under
-    final/, as pretraining writes it), or a spaCy pipeline with an elmo component."""
+    final/, as pretraining writes it), an ELMoForManyLangs model folder, or a spaCy
+    pipeline with an elmo component."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(Errors.E105.format(path=path))
     files = _original_files(path)
     if files is not None:
         return load_allennlp(*files)
+    if efml_format.is_efml_dir(path):
+        return efml_format.load_elmoformanylangs(path)
     if (path / "config.cfg").is_file():
         return _bilm_from_pipeline(path).eval()
     raise ValueError(Errors.E106.format(path=path))
@@ -75,7 +117,8 @@ def bilm_from_directory(path: PathLike) -> BiLM:
 
 def init_bilm_from(bilm: BiLM, path: PathLike, name: str = FACTORY) -> BiLM:
     """Load weights into ``bilm`` (built from the model config) from ``path``: an original
-    weights.hdf5 file, or any directory ``bilm_from_directory`` reads. Options found
+    weights.hdf5 file, or any directory ``bilm_from_directory`` reads (an ELMoForManyLangs
+    folder included: its vocabularies come along in the state dict). Options found
     there must match ``bilm.options``; errors name the file."""
     path = Path(path)
     if not path.exists():

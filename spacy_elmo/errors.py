@@ -23,6 +23,76 @@ class Errors:
     E013 = "Scalar mix: expected {expected} layer weights, found {found}."
     E014 = "Initial state of shape {found} does not match the model (expected {expected})."
 
+    # ELMoForManyLangs models (efml_format, nn lexicon): E600-E649
+    E600 = "token_encoder must be 'elmo' or 'efml', found '{value}'."
+    E601 = (
+        "word_dim ({word_dim}) and n_words ({n_words}) must be 0 with token_encoder "
+        "'elmo': word embeddings exist only in ELMoForManyLangs ('efml') models."
+    )
+    E602 = (
+        "token_encoder 'efml' needs n_characters >= 1 (the entries of char.dic) and "
+        "n_words > 0 exactly when word_dim > 0: found n_characters={n_characters}, "
+        "word_dim={word_dim}, n_words={n_words}."
+    )
+    E603 = (
+        "ELMoForManyLangs architecture: {block} name '{found}' is not supported (only "
+        "'{expected}', the kind of every published model)."
+    )
+    E604 = (
+        "An ELMoForManyLangs ('efml') biLM cannot be written as options.json + "
+        "weights.hdf5: that format has no char vocabulary or word embeddings. Save it "
+        "as a spaCy pipeline (python -m spacy_elmo convert MODEL_DIR OUTPUT_DIR)."
+    )
+    E605 = (
+        "ELMoForManyLangs vocabulary: {found} entries ({distinct} distinct), but the model "
+        "has {expected} rows: the vocabulary and the weights do not belong together."
+    )
+    E606 = "ELMoForManyLangs vocabulary: special entries {missing} missing (or an entry holds a line break)."
+    E607 = (
+        "This ELMoForManyLangs biLM has no vocabulary yet: load a model "
+        "(spacy_elmo.load_elmoformanylangs, or initialize the pipeline with weights = MODEL_DIR)."
+    )
+    E610 = "ELMoForManyLangs config {path} has no string field 'config_path' (the architecture file)."
+    E611 = (
+        "ELMoForManyLangs config {path}: config_path '{name}' resolves nowhere. Tried: "
+        "{tried}. Put the architecture JSON in the model folder."
+    )
+    E612 = (
+        "ELMoForManyLangs vocabulary file {path} not found (char.dic is always needed, "
+        "word.dic when word_dim > 0)."
+    )
+    E613 = "ELMoForManyLangs vocabulary file {path}, line {line}: expected 'token<TAB>id', found {found!r}."
+    E614 = (
+        "ELMoForManyLangs vocabulary file {path}: the ids must be 0..{n}-1, each once, "
+        "and the tokens distinct."
+    )
+    E615 = "ELMoForManyLangs model folder {path} not found."
+    E616 = "ELMoForManyLangs architecture file {path}: {problem}"
+    E617 = "ELMoForManyLangs weights file {path} not found."
+    E618 = (
+        "ELMoForManyLangs weights file {path} is not a state dict of tensors ({error}). "
+        "Only tensors are read (torch.load with weights_only=True): nothing else is unpickled."
+    )
+    E619 = (
+        "ELMoForManyLangs weights file {path} holds tensors {keys} that this architecture "
+        "does not have: the architecture file does not match these weights."
+    )
+    E620 = "ELMoForManyLangs weights file {path} has no tensor '{key}' (expected shape {expected})."
+    E621 = (
+        "ELMoForManyLangs weights file {path}, tensor '{key}': expected shape {expected}, "
+        "found {found}. The architecture file or the vocabularies do not match these weights."
+    )
+    E622 = "ELMoForManyLangs weights file {path}, tensor '{key}' is not finite floating point."
+    E623 = "ELMoForManyLangs file {path} not found."
+    E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
+    E625 = (
+        "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    )
+    E626 = (
+        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
+        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
+    )
+
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
     E301 = "Pretraining config: [{section}] {key} must be {expected}, found {found!r}."
@@ -89,6 +159,7 @@ class Errors:
     E106 = (
         "Cannot load ELMo weights from directory {path}: expected options.json + "
         "weights.hdf5, a pretraining output with final/options.json + final/weights.hdf5, "
+        "an ELMoForManyLangs model folder (config.json, char.dic, *.pkl), "
         "or a spaCy pipeline directory (config.cfg) holding an 'elmo' component."
     )
     E107 = (

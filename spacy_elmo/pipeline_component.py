@@ -243,8 +243,9 @@ class Elmo(TrainablePipe):
 
         weights (Optional[Union[str, Path]]): a weights.hdf5 in the original format (the
             model config gives the options), a directory with options.json + weights.hdf5
-            (also under final/, as pretraining writes it), or a spaCy pipeline directory
-            with an elmo component. Options found there must match the model config.
+            (also under final/, as pretraining writes it), an ELMoForManyLangs model
+            folder (with a "spacy-elmo.ElmoModel.v2" model, token_encoder "efml"), or a
+            spaCy pipeline directory with an elmo component. Options found there must match the model config.
             None: keep random weights (with a warning).
         """
         validate_get_examples(get_examples, "Elmo.initialize")

@@ -1,26 +1,37 @@
-"""``python -m spacy_elmo convert``: original ELMo files -> a loadable spaCy pipeline."""
+"""``python -m spacy_elmo convert``: a model's files -> a loadable spaCy pipeline.
+
+Two forms: ``convert OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR`` (the original format) and
+``convert MODEL_DIR OUTPUT_DIR`` (an ELMoForManyLangs model folder).
+"""
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 from wasabi import msg
 
 from ..cli import app
-from ..convert import convert_to_pipeline
+from ..convert import convert_efml_to_pipeline, convert_to_pipeline
+from ..errors import Errors
 
 
 @app.command("convert")
 def convert_cli(
-    options_json: Path = typer.Argument(
-        ..., help="options.json of the ELMo model", exists=True, dir_okay=False),
-    weights_hdf5: Path = typer.Argument(
-        ..., help="weights.hdf5 of the ELMo model", exists=True, dir_okay=False),
-    output_dir: Path = typer.Argument(
-        ..., help="Directory to write the spaCy pipeline to", file_okay=False),
+    paths: List[Path] = typer.Argument(
+        ..., help="OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (original ELMo files), or "
+        "MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder)"),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank pipeline"),
+    segmenter: Optional[str] = typer.Option(
+        None, "--segmenter", help="lang zh only: spaCy's word segmenter, char, jieba or "
+        "pkuseg (ELMoForManyLangs' Chinese models expect words: jieba)"),
 ) -> None:
     """Write a spaCy pipeline holding the "elmo" component, loadable with spacy.load."""
+    if len(paths) not in (2, 3):
+        msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
     try:
-        path = convert_to_pipeline(options_json, weights_hdf5, output_dir, lang=lang)
+        if len(paths) == 2:
+            path = convert_efml_to_pipeline(paths[0], paths[1], lang=lang, segmenter=segmenter)
+        else:
+            path = convert_to_pipeline(*paths, lang=lang, segmenter=segmenter)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         msg.fail(str(err), exits=1)
     msg.good("Saved pipeline", str(path))

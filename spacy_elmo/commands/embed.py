@@ -35,7 +35,8 @@ def embed_cli(
     output_hdf5: Path = typer.Argument(..., help="HDF5 file to write", dir_okay=False),
     model: Optional[Path] = typer.Option(
         None, "--model", "-m",
-        help="Pipeline dir from 'convert', or a dir with options.json + weights.hdf5"),
+        help="Pipeline dir from 'convert', a dir with options.json + weights.hdf5, or an "
+        "ELMoForManyLangs model folder"),
     all_layers: bool = typer.Option(
         False, "--all", help="Write all L+1 layers: (L+1, n, 2P) (default)"),
     top: bool = typer.Option(False, "--top", help="Write the top layer only: (n, 2P)"),

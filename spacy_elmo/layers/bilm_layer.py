@@ -15,9 +15,8 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats3d
 from torch import nn
 
-from ..chars import boundary_char_ids, word_to_char_ids
 from ..nn import BiLM, TokenCache
-from ..nn.embedder import BOS_KEY, EOS_KEY, Key
+from ..nn.lexicon import Key
 from ..torch_files import deserialize_state, serialize_state
 from .bilm_shim import BiLMShim
 
@@ -59,22 +58,14 @@ class CachedBiLM(nn.Module):
     def encode(self, words: List[Key]) -> torch.Tensor:
         """Token vectors (V, P): from the cache without grad, else computed (with grad)."""
         if torch.is_grad_enabled():
-            return self.bilm.token_encoder(self._char_ids(words))
+            encoder = self.bilm.token_encoder
+            return encoder(encoder.token_ids(words))
         found = self.cache.lookup(self.bilm, words)
         return torch.stack([found[w] for w in words])
 
     def reset_cache(self) -> None:
         """Forget cached token vectors."""
         self.cache = TokenCache(self.cache.max_size)
-
-    def _char_ids(self, words: List[Key]) -> torch.Tensor:
-        max_chars = self.bilm.options.max_characters_per_token
-        bos, eos = boundary_char_ids(max_chars)
-        special = {BOS_KEY: bos, EOS_KEY: eos}
-        ids = numpy.stack([
-            special[w] if isinstance(w, tuple) else word_to_char_ids(w, max_chars) for w in words
-        ])
-        return torch.from_numpy(ids).to(self.bilm.initial_h.device)
 
 
 def BiLMLayer(bilm: BiLM, cache_size: int = 100_000) -> Model[InT, OutT]:

@@ -29,7 +29,7 @@ class BiLM(nn.Module):
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
             options.n_layers, options.cell_clip, options.proj_clip,
-            options.use_skip_connections,
+            options.use_skip_connections, options.forget_bias,
         )
         L, C, P = options.n_layers, options.lstm_dim, options.projection_dim
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
@@ -55,7 +55,8 @@ class BiLM(nn.Module):
         self, char_ids: torch.Tensor, initial_state: Optional[List[State]] = None,
         dropout: float = 0.0,
     ) -> Tuple[torch.Tensor, torch.Tensor, List[State]]:
-        """char_ids: (B, T, max_chars) with boundaries, rows left-aligned, padding all 0.
+        """char_ids: (B, T, K) token ids (``token_encoder.token_ids``) with boundaries,
+        rows left-aligned, padding all 0.
 
         Returns layers (L+1, B, T, 2P) (exactly 0 at padding), mask (B, T) and the final
         state of every row (in input order).

@@ -1,19 +1,14 @@
 """Batched, cached inference over token lists with a ``BiLM``."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 
-from ..chars import boundary_char_ids, word_to_char_ids
 from ..errors import Errors
 from .bilm import BiLM
+from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
-
-# Cache keys of the sentence boundaries: tuples, so no token string can collide with them.
-BOS_KEY = ("<S>",)
-EOS_KEY = ("</S>",)
-Key = Union[str, Tuple[str]]
 
 
 class TokenCache:
@@ -33,7 +28,11 @@ class TokenCache:
 
     def lookup(self, bilm: BiLM, words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
         """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
-        stamp = tuple((id(p), p._version, p.device) for p in bilm.token_encoder.parameters())
+        encoder = bilm.token_encoder
+        stamp = tuple(
+            (id(p), p._version, p.device)
+            for p in list(encoder.parameters()) + list(encoder.buffers())
+        )
         if stamp != self._stamp:
             self._vectors.clear()
             self._stamp = stamp
@@ -64,16 +63,10 @@ ENCODE_CHUNK = 256
 
 
 def _encode_words(bilm: BiLM, words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
-    max_chars = bilm.options.max_characters_per_token
-    bounds = dict(zip((BOS_KEY, EOS_KEY), boundary_char_ids(max_chars)))
-    device = bilm.initial_h.device
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
-        ids = numpy.stack([
-            bounds[w] if isinstance(w, tuple) else word_to_char_ids(w, max_chars) for w in part
-        ])
-        vectors = bilm.token_encoder(torch.from_numpy(ids).to(device))
+        vectors = bilm.token_encoder(bilm.token_encoder.token_ids(part))
         out.update(zip(part, vectors))
     return out
 

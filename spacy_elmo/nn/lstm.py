@@ -254,16 +254,18 @@ def _active_rows(x: torch.Tensor, t0: int, sizes: Sequence[int]) -> torch.Tensor
 
 
 class BiLstmStack(nn.Module):
-    """L stacked ``BiLstmLayer``; with skip connections layer l > 0 adds its input."""
+    """L stacked ``BiLstmLayer``; with skip connections layer l > 0 adds its input.
+    ``forget_bias``: TF's run-time forget-gate offset (1.0), 0.0 for models without it."""
 
     def __init__(
         self, input_dim: int, cell_dim: int, proj_dim: int, n_layers: int,
         cell_clip: float = 0.0, proj_clip: float = 0.0, use_skip_connections: bool = False,
+        forget_bias: float = 1.0,
     ) -> None:
         super().__init__()
         dims = [input_dim] + [proj_dim] * (n_layers - 1)
         self.layers = nn.ModuleList(
-            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip) for d in dims
+            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip, forget_bias) for d in dims
         )
         self.use_skip_connections = use_skip_connections
 

@@ -5,6 +5,9 @@ from typing import Any, Dict, Tuple
 from ..errors import Errors
 
 ACTIVATIONS = ("relu", "tanh")
+# "elmo": the original token encoder (UTF-8 bytes, bilm-tf); "efml": ELMoForManyLangs'
+# (a char.dic vocabulary, optional word embeddings, input-weighting highway gate).
+TOKEN_ENCODERS = ("elmo", "efml")
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,13 @@ class ElmoOptions:
     char_dim (int): character embedding size.
     filters (tuple): (width, n_filters) per convolution.
     n_highway (int): highway layers after the convolutions.
-    n_characters (int): 262 for prediction; 261 as the original trainer writes it.
+    n_characters (int): "elmo": 262 for prediction; 261 as the original trainer writes
+        it. "efml": the number of entries of char.dic.
     max_characters_per_token (int): char ids per token (50).
     activation (str): "relu" or "tanh" after each convolution.
+    token_encoder (str): "elmo" (the original) or "efml" (ELMoForManyLangs).
+    word_dim (int): "efml" only: word embedding size, 0 for none (100 when published).
+    n_words (int): "efml" only: the number of entries of word.dic (0 when word_dim is 0).
     """
 
     lstm_dim: int
@@ -37,12 +44,24 @@ class ElmoOptions:
     n_characters: int = 262
     max_characters_per_token: int = 50
     activation: str = "relu"
+    token_encoder: str = "elmo"
+    word_dim: int = 0
+    n_words: int = 0
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple((int(w), int(n)) for w, n in self.filters))
-        if self.n_characters not in (261, 262):
+        if self.token_encoder not in TOKEN_ENCODERS:
+            raise ValueError(Errors.E600.format(value=self.token_encoder))
+        if self.token_encoder == "elmo" and self.n_characters not in (261, 262):
             raise ValueError(Errors.E008.format(value=self.n_characters))
+        if self.token_encoder == "elmo" and (self.word_dim or self.n_words):
+            raise ValueError(Errors.E601.format(word_dim=self.word_dim, n_words=self.n_words))
+        if self.token_encoder == "efml" and (
+            self.n_characters < 1 or self.word_dim < 0 or (self.word_dim > 0) != (self.n_words > 0)
+        ):
+            raise ValueError(Errors.E602.format(
+                n_characters=self.n_characters, word_dim=self.word_dim, n_words=self.n_words))
         if self.activation not in ACTIVATIONS:
             raise ValueError(Errors.E009.format(value=self.activation))
         if self.max_characters_per_token < 3:
@@ -60,12 +79,34 @@ class ElmoOptions:
 
     @property
     def embedding_rows(self) -> int:
-        """Rows of the char embedding at prediction time: always 262.
+        """Rows of the char embedding at prediction time: 262 for "elmo".
 
         The original trainer writes 261 (ids 0..260, unshifted); prediction shifts every
         id by +1 to free 0 for padding, so one more row is needed (bilm-tf README FAQ).
+        "efml" ids are shifted the same way: char.dic's entries plus a padding row 0.
         """
-        return 262
+        return 262 if self.token_encoder == "elmo" else self.n_characters + 1
+
+    @property
+    def word_rows(self) -> int:
+        """Rows of the word embedding ("efml" with word_dim > 0): word.dic plus row 0."""
+        return self.n_words + 1 if self.word_dim else 0
+
+    @property
+    def token_id_width(self) -> int:
+        """Ids per token: max_chars char ids, after one word id when there are words."""
+        return self.max_characters_per_token + (1 if self.word_dim else 0)
+
+    @property
+    def has_projection(self) -> bool:
+        """bilm-tf skips the projection when F == P; ELMoForManyLangs always projects."""
+        return self.token_encoder == "efml" or self.n_filters != self.projection_dim
+
+    @property
+    def forget_bias(self) -> float:
+        """Added to the forget gate at run time: TF's forget_bias=1.0 for "elmo";
+        ELMoForManyLangs' LSTM (AllenNLP's) has none."""
+        return 1.0 if self.token_encoder == "elmo" else 0.0
 
     @property
     def output_dim(self) -> int:
@@ -103,8 +144,39 @@ class ElmoOptions:
             extra=extra,
         )
 
+    @classmethod
+    def from_efml_dict(cls, cfg: Dict[str, Any], n_characters: int, n_words: int) -> "ElmoOptions":
+        """Parse an ELMoForManyLangs architecture (``encoder`` and ``token_embedder``
+        blocks) with the sizes of its char.dic and word.dic. Only the published kinds
+        (encoder "elmo", token embedder "cnn") exist here: others raise ValueError."""
+        encoder, embedder = cfg["encoder"], cfg["token_embedder"]
+        for block, name, expected in (("encoder", encoder, "elmo"), ("token_embedder", embedder, "cnn")):
+            if str(name.get("name", "")).lower() != expected:
+                raise ValueError(Errors.E603.format(
+                    block=block, found=name.get("name"), expected=expected))
+        word_dim = int(embedder.get("word_dim") or 0)
+        return cls(
+            lstm_dim=int(encoder["dim"]),
+            projection_dim=int(encoder["projection_dim"]),
+            n_layers=int(encoder["n_layers"]),
+            cell_clip=float(encoder.get("cell_clip") or 0.0),
+            proj_clip=float(encoder.get("proj_clip") or 0.0),
+            use_skip_connections=True,  # the original adds layer k > 0's input, always
+            char_dim=int(embedder["char_dim"]),
+            filters=tuple(tuple(f) for f in embedder["filters"]),
+            n_highway=int(embedder.get("n_highway") or 0),
+            n_characters=int(n_characters),
+            max_characters_per_token=int(embedder.get("max_characters_per_token", 50)),
+            activation=str(embedder.get("activation", "relu")),
+            token_encoder="efml",
+            word_dim=word_dim,
+            n_words=int(n_words) if word_dim else 0,
+        )
+
     def to_dict(self) -> Dict[str, Any]:
         """The original options.json layout (written with n_characters 262)."""
+        if self.token_encoder != "elmo":
+            raise ValueError(Errors.E604)
         cfg: Dict[str, Any] = {
             "lstm": {
                 "dim": self.lstm_dim,

@@ -1,11 +1,12 @@
 """The context-free token encoder: char embedding, CNN, highway, projection."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from . import packed
 from .highway import Highway
+from .lexicon import ByteLexicon, EfmlLexicon, Key
 from .options import ElmoOptions
 
 # Tokens are convolved in groups of similar length, chosen to minimize the windows
@@ -17,13 +18,16 @@ MAX_GROUP_WINDOWS = 4096
 
 
 class CharCNNEncoder(nn.Module):
-    """Map char ids (..., max_chars) to token vectors E (..., P).
+    """Map token ids (..., K) to token vectors E (..., P).
 
-    e = embed(ids)                                  (N, max_chars, char_dim)
+    e = embed(char ids)                             (N, max_chars, char_dim)
     f_k = act(max_t conv_k(e)[t])                   (N, n_k) per filter width k
-    E = proj(highway([f_1; ...; f_K]))              (N, P)
+    E = proj(highway([f_1; ...; f_K]))              (N, P)     "elmo"
+    E = proj([word_embed(word id); highway(...)])   (N, P)     "efml" with words
 
-    The projection is skipped when F = sum n_k already equals P, as in bilm-tf.
+    ``lexicon.ids`` / ``token_ids`` make the ids (K = ``options.token_id_width``: with
+    words, column 0 holds the word id). The projection is skipped when F = sum n_k
+    already equals P, as in bilm-tf (never for "efml").
 
     All widths are computed as one matmul: every window of the widest filter W is
     unfolded and multiplied by the filters zero-padded to width W. Windows that lie
@@ -37,15 +41,23 @@ class CharCNNEncoder(nn.Module):
         super().__init__()
         self.options = options
         self.char_embedding = nn.Embedding(options.embedding_rows, options.char_dim)
+        self.word_embedding = (
+            nn.Embedding(options.word_rows, options.word_dim) if options.word_dim else None
+        )
         self.convs = nn.ModuleList(
             nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters
         )
         self.activation = torch.relu if options.activation == "relu" else torch.tanh
         self.highway = Highway(options.n_filters, options.n_highway)
         self.projection = (
-            nn.Linear(options.n_filters, options.projection_dim)
-            if options.n_filters != options.projection_dim
+            nn.Linear(options.word_dim + options.n_filters, options.projection_dim)
+            if options.has_projection
             else None
+        )
+        max_chars = options.max_characters_per_token
+        self.lexicon = (
+            EfmlLexicon(options.n_characters, options.n_words, max_chars)
+            if options.token_encoder == "efml" else ByteLexicon(max_chars)
         )
         self.max_width = max(width for width, _ in options.filters)
         self._conv_cache: Optional[Tuple[Tuple, torch.Tensor, torch.Tensor]] = None
@@ -55,14 +67,25 @@ class CharCNNEncoder(nn.Module):
     def output_dim(self) -> int:
         return self.options.projection_dim
 
-    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        # char_ids: (..., max_chars) -> (N, max_chars)
-        lead = char_ids.shape[:-1]
-        ids = char_ids.reshape(-1, char_ids.shape[-1])
+    def token_ids(self, words: Sequence[Key]) -> torch.Tensor:
+        """(n, K) int64 ids of ``words`` (strings or BOS_KEY/EOS_KEY), on our device."""
+        ids = torch.from_numpy(self.lexicon.ids(words))
+        return ids.to(self.char_embedding.weight.device)
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        # token_ids: (..., K) -> (N, K)
+        lead = token_ids.shape[:-1]
+        ids = token_ids.reshape(-1, token_ids.shape[-1])
+        word_ids = None
+        if self.word_embedding is not None:
+            word_ids, ids = ids[:, 0], ids[:, 1:]
         weight, bias = self._conv_weight()
         # features: (N, F)
         features = self.activation(self._max_over_windows(ids, weight) + bias)
         features = self.highway(features)
+        if word_ids is not None:
+            # (N, word_dim + F): word part first, as ELMoForManyLangs concatenates
+            features = torch.cat([self.word_embedding(word_ids), features], dim=-1)
         if self.projection is not None:
             features = self._project(features)
         return features.reshape(*lead, features.shape[-1])
