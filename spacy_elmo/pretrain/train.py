@@ -15,7 +15,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy
 import srsly
@@ -34,6 +34,7 @@ from .corpus import Tokenizer, count_tokens, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
+from .init_model import InitModel, read_init_model
 from .lm import LanguageModel, direction_perplexities, init_like_original, sample_log_uniform
 from .stream import Corpus, RowStreams
 from .vocab import Vocab, build_vocab
@@ -61,13 +62,23 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     env = Distributed.setup(settings.training.device)
     try:
         printer = Printer(no_print=silent or not env.is_main)
+        # A bad init_bilm fails before anything is written (a run that will resume skips it).
+        resuming = resume and ckpt.latest_checkpoint(output_dir) is not None
+        init = None if resuming else _init_model(settings)
         resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
         vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
-        trainer = Trainer(settings, output_dir, vocab, env, silent)
         latest = ckpt.latest_checkpoint(output_dir) if resume else None
+        if latest is None and init is None:  # --force started a run over: it starts afresh
+            init = _init_model(settings)
+        trainer = Trainer(settings, output_dir, vocab, env, silent, None if latest else init)
         if latest is not None:
             printer.info(f"Resuming from {latest}")
             trainer.restore(ckpt.load_checkpoint(latest))
+        elif init is not None and env.is_main:
+            _log(output_dir, {"event": "init", "init_bilm": str(init.path), "kind": init.kind,
+                              "softmax": trainer.softmax_init})
+            printer.info(f"Starting from the biLM in {init.path} ({init.kind}); "
+                         f"softmax {trainer.softmax_init}")
         trainer.train()
         final = output_dir / ckpt.FINAL
         if env.is_main:
@@ -77,6 +88,11 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
         return final
     finally:
         env.close()
+
+
+def _init_model(settings: PretrainSettings) -> Optional[InitModel]:
+    path = settings.paths.init_bilm
+    return read_init_model(path, settings.model) if path else None
 
 
 def _prepare_output(
@@ -145,7 +161,7 @@ class Trainer:
     """The state of one process of a run: model, optimizer, data streams, carried state."""
 
     def __init__(self, settings: PretrainSettings, output_dir: Path, vocab: Vocab,
-                 env: Distributed, silent: bool = False) -> None:
+                 env: Distributed, silent: bool = False, init: Optional[InitModel] = None) -> None:
         t = self.t = settings.training
         self.settings, self.output_dir, self.vocab = settings, output_dir, vocab
         self.env, self.silent = env, silent
@@ -153,7 +169,10 @@ class Trainer:
             raise ValueError(Errors.E314.format(batch_size=t.batch_size, world_size=env.world_size))
         torch.manual_seed(t.seed)  # the same initial weights in every process
         bilm = init_like_original(BiLM(settings.model))
-        self.lm = LanguageModel(bilm, len(vocab), t.dropout).to(env.device)
+        lm = LanguageModel(bilm, len(vocab), t.dropout)
+        # the same random draws with or without init_bilm: a fresh softmax is the same
+        self.softmax_init = init.apply(lm, vocab) if init is not None else None
+        self.lm = lm.to(env.device)
         torch.manual_seed(t.seed + 7919 * (env.rank + 1))  # dropout differs between processes
         self.model = self.lm
         if env.world_size > 1:
