@@ -13,7 +13,9 @@ from convert_conll03 import read_documents
 
 
 def main(
-    input_path: Path = typer.Argument(..., help="CoNLL-2003 training file (IOB1)", exists=True, dir_okay=False),
+    input_path: Path = typer.Argument(
+        ..., help="CoNLL-2003 training file (IOB1)", exists=True, dir_okay=False
+    ),
     output_path: Path = typer.Argument(..., help="Text file to write", dir_okay=False),
 ) -> None:
     """Write the words of each sentence, space-separated, one sentence per line."""

@@ -51,7 +51,8 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     config (Config): the pretraining config (``load_config``), see ``config.py``.
     output_dir (Path): where the run lives: config.cfg, vocab.txt, log.jsonl,
         checkpoints/, final/.
-    resume (bool): continue the run in ``output_dir`` from its latest checkpoint.
+    resume (bool): continue the run in ``output_dir`` from its latest checkpoint
+        (``[paths] init_bilm`` is then not read: a new run starts from it, see init_model.py).
     force (bool): overwrite a run in ``output_dir`` (with ``resume``: only if its
         config differs in more than the settings that may change on resume).
     silent (bool): no progress bar or messages.
@@ -68,7 +69,7 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
         resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
         vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
         latest = ckpt.latest_checkpoint(output_dir) if resume else None
-        if latest is None and init is None:  # --force started a run over: it starts afresh
+        if latest is None and init is None:  # --force turned the expected resume into a new run
             init = _init_model(settings)
         trainer = Trainer(settings, output_dir, vocab, env, silent, None if latest else init)
         if latest is not None:
