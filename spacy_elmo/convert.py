@@ -1,7 +1,7 @@
 """From the original files (options.json + weights.hdf5) or an ELMoForManyLangs model
 folder to spaCy pipelines, and back to biLMs."""
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import efml_format
 from .elmo_format import load_allennlp, load_weights, read_options
@@ -135,10 +135,15 @@ def init_bilm_from(bilm: BiLM, path: PathLike, name: str = FACTORY) -> BiLM:
     return bilm
 
 
+def option_differences(found: ElmoOptions, expected: ElmoOptions) -> List[str]:
+    """The settings (of those that shape the weights) where ``found`` differs from ``expected``."""
+    return [key for key in _COMPARED if getattr(found, key) != getattr(expected, key)]
+
+
 def check_options(found: ElmoOptions, expected: ElmoOptions, path: PathLike, name: str) -> None:
     diffs = [
         f"{key} is {getattr(found, key)!r} there, {getattr(expected, key)!r} in the config"
-        for key in _COMPARED if getattr(found, key) != getattr(expected, key)
+        for key in option_differences(found, expected)
     ]
     if diffs:
         raise ValueError(Errors.E107.format(path=path, name=name, diffs="; ".join(diffs)))

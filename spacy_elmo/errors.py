@@ -249,3 +249,20 @@ class Errors:
         "ElmoListener needs all {n_layers} biLM layers on doc._.elmo, found layers "
         "{found}: set store_layers = null in the 'elmo' component."
     )
+
+    # Continued pretraining from a biLM ([paths] init_bilm, spacy_elmo/pretrain/init_model.py): E650-E699
+    E650 = "Cannot start pretraining from [paths] init_bilm = {path}: {problem}"
+    E651 = (
+        "a file, not a model: give a pretraining output directory (or its final/), a "
+        "directory with options.json + weights.hdf5, or a spaCy pipeline directory."
+    )
+    E652 = (
+        "The biLM in [paths] init_bilm = {path} differs from the config's [model] section: "
+        "{diffs}. Set these values in [model] (--model.KEY VALUE) or use the config the "
+        "biLM was trained with."
+    )
+    E653 = (
+        "a pretraining run without a final/ export (stopped before its end): finish it "
+        "with 'pretrain ... --resume' first."
+    )
+    E654 = "softmax file {file} is not usable: {problem}"

@@ -28,6 +28,7 @@ def pretrain_cli(
 
     Works under `torchrun --nproc_per_node N` for data-parallel training. Settings
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
+    --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
     from .config import load_config
     from .train import NonFiniteLoss, pretrain

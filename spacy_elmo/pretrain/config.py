@@ -1,6 +1,6 @@
 """Pretraining settings: a confection config (as spaCy's) parsed and validated once.
 
-Sections: ``[paths]`` (train, dev, vocab), ``[corpus]`` (lang, tokenizer, lowercase),
+Sections: ``[paths]`` (train, dev, vocab, init_bilm), ``[corpus]`` (lang, tokenizer, lowercase),
 ``[model]`` (the ``ElmoOptions`` fields) and ``[training]`` (the loop). Every key has
 a default in ``DEFAULT_CONFIG``; a config file only needs what it changes.
 """
@@ -18,6 +18,7 @@ DEFAULT_CONFIG = """
 train = "sotu:train"
 dev = "sotu:heldout"
 vocab = null
+init_bilm = null
 
 [corpus]
 lang = "en"
@@ -85,11 +86,20 @@ RESUMABLE = (
 @dataclass(frozen=True)
 class PathSettings:
     """train / dev: a text file, a directory of them, or "sotu:train" / "sotu:heldout".
-    vocab: an existing vocab.txt to use instead of building one (null: build it)."""
+    vocab: an existing vocab.txt to use instead of building one (null: build it).
+    init_bilm: start from this biLM instead of random weights (null: random), to
+    continue its pretraining on new text (domain adaptation): a pretraining output
+    directory or its final/, a directory with options.json + weights.hdf5, or a spaCy
+    pipeline with an "elmo" component. Its dimensions must equal the [model] section
+    (an error names each option that differs; nothing is filled in). Its softmax is
+    kept when it has one and its vocabulary equals the run's (set vocab to its
+    vocab.txt for that), else the softmax starts fresh. A resumed run ignores it.
+    """
 
     train: str
     dev: Optional[str]
     vocab: Optional[str]
+    init_bilm: Optional[str]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy
 import srsly
@@ -34,6 +34,7 @@ from .corpus import Tokenizer, check_utf8, count_tokens, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
+from .init_model import InitModel, read_init_model
 from .lm import LanguageModel, direction_perplexities, init_like_original, sample_log_uniform
 from .stream import Corpus, RowStreams
 from .vocab import Vocab, build_vocab
@@ -50,7 +51,8 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     config (Config): the pretraining config (``load_config``), see ``config.py``.
     output_dir (Path): where the run lives: config.cfg, vocab.txt, log.jsonl,
         checkpoints/, final/.
-    resume (bool): continue the run in ``output_dir`` from its latest checkpoint.
+    resume (bool): continue the run in ``output_dir`` from its latest checkpoint
+        (``[paths] init_bilm`` is then not read: a new run starts from it, see init_model.py).
     force (bool): overwrite a run in ``output_dir`` (with ``resume``: only if its
         config differs in more than the settings that may change on resume).
     silent (bool): no progress bar or messages.
@@ -62,9 +64,12 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     try:
         printer = Printer(no_print=silent or not env.is_main)
         env.on_main(lambda: check_inputs(settings))  # before anything is written
+        # A bad init_bilm fails before anything is written (a run that will resume skips it).
+        resuming = resume and ckpt.latest_checkpoint(output_dir) is not None
+        init = None if resuming else _init_model(settings)
         fresh = not ckpt.existing_run(output_dir)
         try:
-            trainer, vocab = _start(settings, output_dir, env, resume, force, printer, silent)
+            trainer, vocab = _start(settings, output_dir, env, resume, force, printer, silent, init)
             trainer.train()
         except BaseException:
             # a new run that failed before its first checkpoint leaves nothing behind
@@ -94,12 +99,15 @@ def check_inputs(settings: PretrainSettings) -> None:
 
 
 def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resume: bool,
-           force: bool, printer: Printer, silent: bool):
-    """The output directory, the vocabulary and the trainer (restored when resuming)."""
+           force: bool, printer: Printer, silent: bool, init: Optional[InitModel]):
+    """The output directory, the vocabulary and the trainer (restored when resuming,
+    else starting from ``init`` when given)."""
     resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
     vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
-    trainer = Trainer(settings, output_dir, vocab, env, silent)
     latest = ckpt.latest_checkpoint(output_dir) if resume else None
+    if latest is None and init is None:  # --force turned the expected resume into a new run
+        init = _init_model(settings)
+    trainer = Trainer(settings, output_dir, vocab, env, silent, None if latest else init)
     if latest is not None:
         printer.info(f"Resuming from {latest}")
         trainer.restore(ckpt.load_checkpoint(latest))
@@ -107,6 +115,11 @@ def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resum
             dropped = _drop_replayed(output_dir, trainer.step)
             _log(output_dir, {"event": "resume", "step": trainer.step, "checkpoint": latest.name,
                               "dropped_records": dropped})
+    elif init is not None and env.is_main:
+        _log(output_dir, {"event": "init", "init_bilm": str(init.path), "kind": init.kind,
+                          "softmax": trainer.softmax_init})
+        printer.info(f"Starting from the biLM in {init.path} ({init.kind}); "
+                     f"softmax {trainer.softmax_init}")
     return trainer, vocab
 
 
@@ -128,6 +141,11 @@ def _drop_replayed(output_dir: Path, step: int) -> int:
     if len(kept) < len(lines):
         ckpt.atomic_write(path, lambda tmp: srsly.write_jsonl(tmp, kept))
     return len(lines) - len(kept)
+
+
+def _init_model(settings: PretrainSettings) -> Optional[InitModel]:
+    path = settings.paths.init_bilm
+    return read_init_model(path, settings.model) if path else None
 
 
 def _prepare_output(
@@ -196,7 +214,7 @@ class Trainer:
     """The state of one process of a run: model, optimizer, data streams, carried state."""
 
     def __init__(self, settings: PretrainSettings, output_dir: Path, vocab: Vocab,
-                 env: Distributed, silent: bool = False) -> None:
+                 env: Distributed, silent: bool = False, init: Optional[InitModel] = None) -> None:
         t = self.t = settings.training
         self.settings, self.output_dir, self.vocab = settings, output_dir, vocab
         self.env, self.silent = env, silent
@@ -204,7 +222,10 @@ class Trainer:
             raise ValueError(Errors.E314.format(batch_size=t.batch_size, world_size=env.world_size))
         torch.manual_seed(t.seed)  # the same initial weights in every process
         bilm = init_like_original(BiLM(settings.model))
-        self.lm = LanguageModel(bilm, len(vocab), t.dropout).to(env.device)
+        lm = LanguageModel(bilm, len(vocab), t.dropout)
+        # the same random draws with or without init_bilm: a fresh softmax is the same
+        self.softmax_init = init.apply(lm, vocab) if init is not None else None
+        self.lm = lm.to(env.device)
         torch.manual_seed(t.seed + 7919 * (env.rank + 1))  # dropout differs between processes
         self.model = self.lm
         if env.world_size > 1:

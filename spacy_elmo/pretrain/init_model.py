@@ -1,0 +1,114 @@
+"""The biLM a run starts from: ``[paths] init_bilm`` (continued pretraining, domain adaptation).
+
+``read_init_model(path, options)`` reads the biLM (and the softmax, where there is one)
+and checks that it has the [model] section's dimensions; ``InitModel.apply`` copies it
+into a fresh ``LanguageModel``. What PATH may be, one reader per kind, tried in order:
+
+- a pretraining output directory (its final/) or that final/ directory: the biLM,
+  the softmax (lm_head.pt) and its vocabulary (vocab.txt);
+- a directory with options.json + weights.hdf5, or a spaCy pipeline with an "elmo"
+  component (``convert.bilm_from_directory``): the biLM only.
+
+Another kind of model plugs in as one more function in ``READERS``, before the last.
+Only a run that starts reads PATH; a resumed run continues from its checkpoint.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from ..convert import OPTIONS_NAME, bilm_from_directory, option_differences
+from ..efml_format import is_efml_dir
+from ..errors import Errors
+from ..nn.bilm import BiLM
+from ..nn.options import ElmoOptions
+from .checkpoint import CHECKPOINTS, FINAL, VOCAB_FILE
+from .evaluate import HEAD_FILE
+from .lm import LanguageModel
+from .vocab import Vocab
+
+
+@dataclass
+class InitModel:
+    """path: what [paths] init_bilm names. kind: which reader read it (for the log).
+    bilm: its biLM. head: its softmax's state_dict (weight (K, P), bias (K,)) and vocab
+    its K words, or both None."""
+
+    path: Path
+    kind: str
+    bilm: BiLM
+    head: Optional[Dict[str, torch.Tensor]] = None
+    vocab: Optional[List[str]] = None
+
+    def apply(self, lm: LanguageModel, vocab: Vocab) -> str:
+        """Copy the biLM into ``lm`` (char CNN, highway, projection, LSTMs, initial
+        state), and the softmax when the vocabularies are the same. Returns what
+        happened to the softmax, as one line."""
+        lm.bilm.load_state_dict(self.bilm.state_dict())
+        if self.head is None:
+            return "fresh: the init model has no softmax"
+        if self.vocab != vocab.words:
+            shared = len(set(self.vocab) & set(vocab.words))
+            return (f"fresh: the run's vocabulary ({len(vocab)} entries, {shared} of them in "
+                    f"the init model's {len(self.vocab)}) is not the init model's")
+        lm.head.load_state_dict(self.head)
+        return f"reused: the same vocabulary ({len(vocab)} entries)"
+
+
+def read_init_model(path: str, options: ElmoOptions) -> InitModel:
+    """The model at ``path``, checked against the run's [model] ``options``; one error
+    (naming ``path`` and what is wrong) otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(Errors.E650.format(path=path, problem="no such file or directory"))
+    if not path.is_dir():
+        raise ValueError(Errors.E650.format(path=path, problem=Errors.E651))
+    try:
+        model = next(m for m in (read(path) for read in READERS) if m is not None)
+    except Exception as err:  # the readers' errors name the file and what is wrong
+        raise ValueError(Errors.E650.format(path=path, problem=err)) from None
+    found = model.bilm.options
+    diffs = [f"{key} is {getattr(found, key)!r} there, {getattr(options, key)!r} in [model]"
+             for key in option_differences(found, options)]
+    if diffs:
+        raise ValueError(Errors.E652.format(path=path, diffs="; ".join(diffs)))
+    return model
+
+
+def _pretraining_output(path: Path) -> Optional[InitModel]:
+    """A run's final/ export (biLM + softmax + vocabulary), given the run or final/."""
+    for final in (path / FINAL, path):
+        if (final / HEAD_FILE).is_file():
+            vocab = Vocab.from_disk(final / VOCAB_FILE).words
+            bilm = bilm_from_directory(final)
+            head = _read_head(final / HEAD_FILE, len(vocab), bilm.options.projection_dim)
+            return InitModel(path, "pretraining output", bilm, head, vocab)
+    if (path / CHECKPOINTS).is_dir():
+        raise ValueError(Errors.E653)
+    return None
+
+
+def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
+    try:
+        head = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or foreign file: say which
+        raise ValueError(Errors.E654.format(file=path, problem=err)) from None
+    expected = {"weight": (n_words, dim), "bias": (n_words,)}
+    found = {k: tuple(v.shape) for k, v in head.items()} if isinstance(head, dict) else head
+    if found != expected:
+        raise ValueError(Errors.E654.format(
+            file=path, problem=f"expected tensors {expected} (vocab.txt, options.json), found {found}"))
+    return head
+
+
+def _bilm_directory(path: Path) -> InitModel:
+    """options.json + weights.hdf5, an ELMoForManyLangs folder or a spaCy pipeline; the
+    last reader (it raises when ``path`` is no model). An ELMoForManyLangs model is read,
+    but [model] cannot describe its token encoder, so the options check refuses it."""
+    kind = ("options.json + weights.hdf5" if (path / OPTIONS_NAME).is_file()
+            else "ELMoForManyLangs model" if is_efml_dir(path) else "spaCy pipeline")
+    return InitModel(path, kind, bilm_from_directory(path))
+
+
+READERS: Tuple[Callable[[Path], Optional[InitModel]], ...] = (_pretraining_output, _bilm_directory)
