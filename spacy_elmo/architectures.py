@@ -34,6 +34,8 @@ def build_elmo_model(
     batch_size: int = 64,
     max_batch_tokens: int = 4096,
     fine_tune: bool = False,
+    feature_cache_bytes: int = 1_000_000_000,
+    feature_cache_dtype: str = "float32",
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -58,6 +60,12 @@ def build_elmo_model(
     max_batch_tokens (int): most padded positions (sequences x longest) per biLM call;
         bounds memory: a call holds about 2 x this x 4C floats. 4096.
     fine_tune (bool): backpropagate into the biLM during training. false (frozen).
+    feature_cache_bytes (int): memory budget in bytes of the cache of a frozen biLM's
+        outputs, one entry per LM sequence (its words and boundaries), least recently
+        used dropped first: each training sentence runs through the biLM once, not every
+        epoch. 0 disables it (also ignored when fine-tuned). 1000000000.
+    feature_cache_dtype (str): "float32" (scores exactly as without the cache) or
+        "float16" (half the memory, rounded features). "float32".
     """
     options = ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
@@ -66,7 +74,10 @@ def build_elmo_model(
         n_characters=n_characters, max_characters_per_token=max_characters_per_token,
         activation=activation,
     )
-    settings = ElmoSettings(max_length, window_overlap, batch_size, max_batch_tokens, fine_tune)
+    settings = ElmoSettings(
+        max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
+        feature_cache_bytes, feature_cache_dtype,
+    )
     return ElmoModel(options, settings)
 
 

@@ -51,6 +51,8 @@ window_overlap = 64
 batch_size = 64
 max_batch_tokens = 4096
 fine_tune = false
+feature_cache_bytes = 1000000000
+feature_cache_dtype = "float32"
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 DTYPES = ("float32", "float16")
