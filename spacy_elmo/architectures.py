@@ -64,8 +64,8 @@ def build_elmo_model(
         outputs, one entry per LM sequence (its words and boundaries), least recently
         used dropped first: each training sentence runs through the biLM once, not every
         epoch. 0 disables it (also ignored when fine-tuned). 1000000000.
-    feature_cache_dtype (str): "float32" (scores exactly as without the cache) or
-        "float16" (half the memory, rounded features). "float32".
+    feature_cache_dtype (str): "float32" (the values as computed) or "float16" (half
+        the memory, rounded features). "float32".
     """
     options = ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
