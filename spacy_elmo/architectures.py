@@ -37,6 +37,8 @@ def build_elmo_model_v2(
     token_encoder: str = "elmo",
     word_dim: int = 0,
     n_words: int = 0,
+    feature_cache_bytes: int = 1_000_000_000,
+    feature_cache_dtype: str = "float32",
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -66,6 +68,12 @@ def build_elmo_model_v2(
         char.dic vocabulary and word embeddings, kept in the component's weights). "elmo".
     word_dim (int): "efml": word embedding size (100 when published; 0: none). 0.
     n_words (int): "efml": entries of word.dic (0 when word_dim is 0). 0.
+    feature_cache_bytes (int): memory budget in bytes of the cache of a frozen biLM's
+        outputs, one entry per LM sequence (its words and boundaries), least recently
+        used dropped first: each training sentence runs through the biLM once, not every
+        epoch. 0 disables it (also ignored when fine-tuned). 1000000000.
+    feature_cache_dtype (str): "float32" (the values as computed) or "float16" (half
+        the memory, rounded features). "float32".
     """
     options = ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
@@ -75,7 +83,10 @@ def build_elmo_model_v2(
         activation=activation, token_encoder=token_encoder, word_dim=word_dim,
         n_words=n_words,
     )
-    settings = ElmoSettings(max_length, window_overlap, batch_size, max_batch_tokens, fine_tune)
+    settings = ElmoSettings(
+        max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
+        feature_cache_bytes, feature_cache_dtype,
+    )
     return ElmoModel(options, settings)
 
 

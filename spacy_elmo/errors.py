@@ -181,6 +181,16 @@ class Errors:
     )
     E112 = "Component '{name}': got gradients for {found} docs, but the batch has {expected}."
 
+    # frozen-feature cache (layers/feature_cache.py, spacy-elmo.ElmoModel): E700-E719
+    E700 = (
+        "spacy-elmo.ElmoModel: feature_cache_bytes must be a non-negative integer (bytes; 0 "
+        "disables the cache), found {value}."
+    )
+    E701 = (
+        "spacy-elmo.ElmoModel: feature_cache_dtype must be 'float32' or 'float16', found "
+        "'{dtype}'."
+    )
+
     # Commands convert / embed (spacy_elmo/commands): E400-E499
     E400 = (
         "No model given: pass --model DIR, a pipeline directory written by 'convert' or a "

@@ -17,7 +17,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1)
+from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1/v2)
 from .convert import init_bilm_from
 from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
 from .errors import Errors
@@ -34,7 +34,7 @@ dtype = "float32"
 set_doc_vectors = false
 
 [elmo.model]
-@architectures = "spacy-elmo.ElmoModel.v1"
+@architectures = "spacy-elmo.ElmoModel.v2"
 lstm_dim = 4096
 projection_dim = 512
 n_layers = 2
@@ -52,6 +52,11 @@ window_overlap = 64
 batch_size = 64
 max_batch_tokens = 4096
 fine_tune = false
+token_encoder = "elmo"
+word_dim = 0
+n_words = 0
+feature_cache_bytes = 1000000000
+feature_cache_dtype = "float32"
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 DTYPES = ("float32", "float16")
@@ -70,7 +75,7 @@ def make_elmo(
 ) -> "Elmo":
     """Contextual ELMo vectors on every doc, token and span; features for listeners.
 
-    model (Model[List[Doc], List[ElmoData]]): "spacy-elmo.ElmoModel.v1".
+    model (Model[List[Doc], List[ElmoData]]): "spacy-elmo.ElmoModel.v2".
     layer_weights (Optional[List[float]]): the fixed mix w_j of doc._.elmo_vectors =
         gamma * sum_j w_j h_j, used as given (not a softmax); null: the plain average of
         all L+1 layers. [0, 0, 1] keeps the top layer. null.

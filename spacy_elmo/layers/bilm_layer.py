@@ -5,8 +5,9 @@
 layers. ``convert_inputs`` pads the sequences into a table of distinct words and a (B, T)
 index; ``convert_outputs`` unpads the (L+1, B, T, 2P) result, and pads gradients back.
 """
+import itertools
 import os
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -19,6 +20,7 @@ from ..nn import BiLM, TokenCache
 from ..nn.lexicon import Key
 from ..torch_files import deserialize_state, serialize_state
 from .bilm_shim import BiLMShim
+from .feature_cache import FeatureCache
 
 InT = List[List[Key]]
 OutT = List[Floats3d]
@@ -38,12 +40,18 @@ class CachedBiLM(nn.Module):
 
     forward(words, ids (B, T), lengths (B,), dropout) -> layers (L+1, B, T, 2P), where
     ``ids`` index ``words`` from 1 (0 is padding: its token vector is zero).
+    ``features`` is the cache of whole LM sequences' outputs the ``elmo`` model keeps
+    (``feature_cache.FeatureCache``); it lives here so that every weight change that
+    resets the token cache (``reset_cache``, the shim's ``finish_update``) clears it too.
     """
 
-    def __init__(self, bilm: BiLM, cache_size: int = 100_000) -> None:
+    def __init__(
+        self, bilm: BiLM, cache_size: int = 100_000, features: Optional[FeatureCache] = None
+    ) -> None:
         super().__init__()
         self.bilm = bilm
         self.cache = TokenCache(cache_size)
+        self.features = FeatureCache(0) if features is None else features
 
     def forward(
         self, words: List[Key], ids: torch.Tensor, lengths: torch.Tensor, dropout: float = 0.0
@@ -64,18 +72,30 @@ class CachedBiLM(nn.Module):
         return torch.stack([found[w] for w in words])
 
     def reset_cache(self) -> None:
-        """Forget cached token vectors."""
+        """Forget cached token vectors and sequence outputs."""
         self.cache = TokenCache(self.cache.max_size)
+        self.features.clear()
+
+    def weights_stamp(self) -> Tuple:
+        """Identity, storage and version of every weight and buffer: changes whenever
+        torch writes them (load_state_dict, copy_, a move to another device)."""
+        return tuple(
+            (id(t), t.data_ptr(), t._version, t.device)
+            for t in itertools.chain(self.bilm.parameters(), self.bilm.buffers())
+        )
 
 
-def BiLMLayer(bilm: BiLM, cache_size: int = 100_000) -> Model[InT, OutT]:
+def BiLMLayer(
+    bilm: BiLM, cache_size: int = 100_000, features: Optional[FeatureCache] = None
+) -> Model[InT, OutT]:
     """Wrap ``bilm`` (as PyTorchWrapper_v3 does, with ``BiLMShim``); attrs["dropout_rate"]
-    is its LSTM dropout when fine-tuned."""
+    is its LSTM dropout when fine-tuned. ``features``: the sequence cache the ``elmo``
+    model keeps (see ``CachedBiLM``); this layer itself always runs the biLM."""
     return Model(
         "elmo-bilm", pytorch_forward,
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs,
                "dropout_rate": 0.0},
-        shims=[BiLMShim(CachedBiLM(bilm, cache_size), serialize_model=serialize_state,
+        shims=[BiLMShim(CachedBiLM(bilm, cache_size, features), serialize_model=serialize_state,
                         deserialize_model=deserialize_state)],
         dims={"nI": None, "nO": None},
     )

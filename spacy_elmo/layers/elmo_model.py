@@ -1,6 +1,6 @@
 """The ``elmo`` Thinc model: docs in, one ``ElmoData`` (all L+1 layers) per doc out."""
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from thinc.api import Model
@@ -9,6 +9,7 @@ from ..data_classes import ElmoData, gradient_arrays
 from ..errors import Errors
 from ..nn import BiLM, ElmoOptions
 from .bilm_layer import BiLMLayer, cached_bilm
+from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
 from .sequences import Window, batches_by_length, plan_windows
 
@@ -26,8 +27,11 @@ class ElmoSettings:
     batch_size: int = 64
     max_batch_tokens: int = 4096
     fine_tune: bool = False
+    feature_cache_bytes: int = 1_000_000_000
+    feature_cache_dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        check_settings(self.feature_cache_bytes, self.feature_cache_dtype)
         for name in ("max_length", "batch_size", "max_batch_tokens"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -38,8 +42,13 @@ class ElmoSettings:
 
 
 def ElmoModel(options: ElmoOptions, settings: ElmoSettings) -> Model[List[Doc], List[ElmoData]]:
-    """The biLM built from ``options`` (random weights until the component's initialize)."""
-    bilm_layer = BiLMLayer(BiLM(options))
+    """The biLM built from ``options`` (random weights until the component's initialize).
+
+    Unless fine-tuned, outputs of LM sequences already seen come from a feature cache.
+    """
+    budget = 0 if settings.fine_tune else settings.feature_cache_bytes  # fine-tuned: never
+    features = FeatureCache(budget, settings.feature_cache_dtype)
+    bilm_layer = BiLMLayer(BiLM(options), features=features)
     return Model(
         "elmo", forward, layers=[bilm_layer], refs={"bilm": bilm_layer},
         attrs={"settings": settings, "n_output_layers": options.n_output_layers,
@@ -59,9 +68,15 @@ def get_bilm(model: Model) -> BiLM:
 
 
 def reset_token_cache(model: Model) -> None:
-    """Forget cached token vectors. Optimizer steps (finish_update) and loading weights
-    with torch (load_state_dict, copy_) already do; call it after other in-place edits."""
+    """Forget cached token vectors and sequence outputs. Optimizer steps (finish_update)
+    and loading weights with torch (load_state_dict, copy_) already do; call it after
+    other in-place edits."""
     cached_bilm(bilm_layer(model)).reset_cache()
+
+
+def feature_cache(model: Model) -> FeatureCache:
+    """The cache of LM sequence outputs of an ``ElmoModel`` (empty in a copy)."""
+    return cached_bilm(bilm_layer(model)).features
 
 
 def forward(
@@ -75,12 +90,23 @@ def forward(
     # training needs it for backprop, dropped at once. Peak memory: the outputs plus one
     # batch, however long the docs.
     layers = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
+    cache = None if train else _valid_cache(model)
+    missing = windows
+    if cache is not None:
+        missing = []
+        for window in windows:
+            output = cache.get(tuple(window.keys))
+            if output is None:
+                missing.append(window)
+            else:
+                _place(model, layers, window, output)
     callbacks = []
-    for batch in batches_by_length(windows, settings.batch_size, settings.max_batch_tokens):
+    for batch in batches_by_length(missing, settings.batch_size, settings.max_batch_tokens):
         outputs, bp_outputs = bilm_layer(model)([w.keys for w in batch], is_train=train)
         for window, output in zip(batch, outputs):
-            src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
-            layers[window.doc][:, dst] = output[:, src]
+            _place(model, layers, window, output)
+            if cache is not None:
+                cache.put(tuple(window.keys), output)
         if train:
             callbacks.append((batch, outputs, bp_outputs))
         del outputs, bp_outputs
@@ -99,6 +125,22 @@ def forward(
         return docs
 
     return datas, backprop
+
+
+def _valid_cache(model: Model) -> Optional[FeatureCache]:
+    """The feature cache, emptied if the weights changed since its last use; None when
+    it is disabled (budget 0, or a fine-tuned model)."""
+    module = cached_bilm(bilm_layer(model))
+    if not module.features.enabled:
+        return None
+    module.features.validate(module.weights_stamp())
+    return module.features
+
+
+def _place(model: Model, layers: list, window: Window, output) -> None:
+    """Copy a window's outputs (L+1, len(keys), 2P) to its doc's token positions."""
+    src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
+    layers[window.doc][:, dst] = output[:, src]
 
 
 def _window_gradients(model: Model, batch: List[Window], outputs, d_layers) -> list:
