@@ -191,10 +191,7 @@ def test_concat_embed_with_hash_embeddings(build):
 
 def test_standalone_elmo_inside_one_component(tiny_files, tmp_path):
     options_file, weights_file = tiny_files
-    elmo_model = {"@architectures": "spacy-elmo.ElmoModel.v1",
-                  **model_config_from_options(read_options(options_file))}
-    elmo_model.pop("@architectures", None)
-    elmo_model["@architectures"] = "spacy-elmo.ElmoModel.v1"
+    elmo_model = model_config_from_options(read_options(options_file))
     tok2vec = {"@architectures": "spacy-elmo.ElmoStandalone.v1", "dropout": 0.0,
                "weights": str(weights_file), "elmo": elmo_model}
     nlp = spacy.blank("en")
@@ -223,7 +220,7 @@ def test_standalone_elmo_inside_one_component(tiny_files, tmp_path):
 def test_every_registered_name_resolves():
     from spacy.util import registry
 
-    for name in ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ElmoListener.v1", "spacy-elmo.ScalarMix.v1",
+    for name in ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ElmoModel.v2", "spacy-elmo.ElmoListener.v1", "spacy-elmo.ScalarMix.v1",
                  "spacy-elmo.ElmoStandalone.v1", "spacy-elmo.ElmoConcatEmbed.v1"]:
         assert callable(registry.architectures.get(name))
     assert "elmo" in spacy.registry.factories.get_all() or spacy.util.get_lang_class("en")
