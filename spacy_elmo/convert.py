@@ -46,7 +46,8 @@ def convert_to_pipeline(
     if not weight_file.is_file():
         raise FileNotFoundError(Errors.E004.format(path=weight_file))
     nlp = spacy.blank(lang)
-    nlp.add_pipe(FACTORY, config={"model": model_config_from_options(options)})
+    # set_doc_vectors: doc/token/span .vector and .similarity use ELMo out of the box.
+    nlp.add_pipe(FACTORY, config={"model": model_config_from_options(options), "set_doc_vectors": True})
     init_components = nlp.config["initialize"]["components"]
     init_components[FACTORY] = {"weights": str(weight_file)}
     nlp.initialize()

@@ -18,6 +18,9 @@ def convert_cli(
         ..., help="Directory to write the spaCy pipeline to", file_okay=False),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank pipeline"),
 ) -> None:
-    """Write a spaCy pipeline holding the "elmo" component, loadable with spacy.load."""
+    """Convert original ELMo files to a spaCy pipeline.
+
+    The pipeline holds the "elmo" component with set_doc_vectors on, so .vector and
+    .similarity use ELMo; it loads with spacy.load, without the original files."""
     path = convert_to_pipeline(options_json, weights_hdf5, output_dir, lang=lang)
     msg.good("Saved pipeline", str(path))

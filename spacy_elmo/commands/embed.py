@@ -45,8 +45,10 @@ def embed_cli(
     shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
 ) -> None:
-    """Embed a text file like the original 'elmo' command: a dataset per line index
-    ("0", "1", ...) and "sentence_to_index", a JSON map from sentence to index."""
+    """Embed a text file as the original 'elmo' command does.
+
+    The HDF5 file holds a dataset per line index ("0", "1", ...) and
+    "sentence_to_index", a JSON map from sentence to index."""
     try:
         if model is None:
             raise ValueError(Errors.E400)
