@@ -237,12 +237,26 @@ def test_invalid_utf8_line_is_skipped_with_a_warning(tmp_path, capsys):
 # --- project.yml ----------------------------------------------------------------
 
 
-def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path):
+def _demo_overrides(config) -> dict:
+    """The --vars.NAME VALUE pairs run-demo passes to the nested demo-steps workflow."""
+    import shlex
+
+    (script,) = next(c for c in config["commands"] if c["name"] == "run-demo")["script"]
+    args = shlex.split(script)
+    return {arg[2:]: args[i + 1] for i, arg in enumerate(args) if arg.startswith("--vars.")}
+
+
+@pytest.mark.parametrize("workflows", ["all,demo,data", "demo-steps"])
+def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path, workflows):
+    """Each workflow with the variables it runs with: demo-steps with run-demo's."""
     from weasel.util import load_project_config
 
     # load_project_config creates the project's directories: load a copy.
     shutil.copy(PROJECT / "project.yml", tmp_path / "project.yml")
     config = load_project_config(tmp_path)
+    if workflows == "demo-steps":
+        config = load_project_config(tmp_path, overrides=_demo_overrides(config))
+    assert set(workflows.split(",")) <= set(config["workflows"])
     commands = {command["name"]: command for command in config["commands"]}
     assets = {asset["dest"] for asset in config["assets"]}
     outputs = {
@@ -254,7 +268,8 @@ def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path):
         for dep in command.get("deps", []):
             is_input = dep in assets or (PROJECT / dep).exists()
             assert dep in outputs or is_input, (name, dep)
-    for workflow, names in config["workflows"].items():
+    for workflow in workflows.split(","):
+        names = config["workflows"][workflow]
         for i, name in enumerate(names):
             for dep in commands[name].get("deps", []):
                 if dep in outputs:
