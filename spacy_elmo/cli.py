@@ -4,6 +4,8 @@ import typer
 app = typer.Typer(
     name="spacy-elmo", help="ELMo biLMs for spaCy: convert, embed, pretrain, evaluate.",
     no_args_is_help=True, add_completion=False,
+    # Plain help texts: rich markup would swallow "[paths]"-like text in them.
+    rich_markup_mode=None,
 )
 
 # Each module below registers its commands on ``app`` when imported.

@@ -76,7 +76,8 @@ def _write_pipeline(
         raise ValueError(Errors.E625.format(lang=lang))
     config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
     nlp = spacy.blank(lang, config=config)
-    nlp.add_pipe(FACTORY, config={"model": model_config_from_options(options)})
+    # set_doc_vectors: doc/token/span .vector and .similarity use ELMo out of the box.
+    nlp.add_pipe(FACTORY, config={"model": model_config_from_options(options), "set_doc_vectors": True})
     init_components = nlp.config["initialize"]["components"]
     init_components[FACTORY] = {"weights": str(weights)}
     nlp.initialize()

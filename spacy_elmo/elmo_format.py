@@ -194,6 +194,8 @@ def load_allennlp(options_file: PathLike, weight_file: PathLike) -> BiLM:
 
 
 def save_allennlp(bilm: BiLM, options_file: PathLike, weight_file: PathLike) -> None:
-    """Write options.json and weights.hdf5 in the original layout."""
+    """Write options.json and weights.hdf5 in the original layout, creating their folders."""
+    for path in (options_file, weight_file):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_options(bilm.options, options_file)
     save_weights(bilm, weight_file)

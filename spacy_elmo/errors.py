@@ -124,7 +124,9 @@ class Errors:
     E314 = "training.batch_size={batch_size} is not divisible by the world size {world_size}."
     E315 = (
         "No model found in {path}: expected a pretraining output directory (final/ or "
-        "checkpoints/) or its final/ directory."
+        "checkpoints/) or its final/ directory. Perplexity needs the LM softmax and "
+        "vocabulary that only pretraining writes: a pipeline from `convert` (or original "
+        "options.json + weights.hdf5 alone) cannot be evaluated."
     )
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."

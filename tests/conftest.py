@@ -8,23 +8,29 @@ from spacy_elmo import BiLM, ElmoOptions, save_allennlp
 # Test models are tiny: one thread is faster than two contended ones, and reproducible.
 torch.set_num_threads(1)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "elmo-fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+# Shipped with the repository: the AllenNLP / bilm-tf ELMo fixture (Apache-2.0, see its
+# NOTICE), the ELMoForManyLangs fixture (random data) and the demo's EWT / UNER excerpts.
+FIXTURES = ROOT / "tests" / "data" / "elmo"
+EFML_FIXTURES = ROOT / "tests" / "data" / "efml"
+PROJECT_DATA = ROOT / "project" / "data"
+EWT = PROJECT_DATA / "ud-english-ewt"
+UNER = PROJECT_DATA / "uner-english-ewt"
+# Not shipped: CoNLL-2003 may not be redistributed (Reuters license). Tests that need it
+# read a local copy from ../shared/data/conll2003 beside the repository, else skip.
+CONLL03 = ROOT.parent / "shared" / "data" / "conll2003"
+
+
+def require_conll03() -> Path:
+    if not (CONLL03 / "eng.train").exists():
+        pytest.skip(f"needs CoNLL-2003, which may not be redistributed with the project: "
+                    f"no local copy at {CONLL03}")
+    return CONLL03
 
 
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
-    if not (FIXTURES / "options.json").exists():
-        pytest.skip(f"original ELMo fixtures not found at {FIXTURES}")
     return FIXTURES
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = SHARED / "data"
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -164,3 +164,26 @@ def test_embed_names_a_model_directory_it_cannot_read(input_txt, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty: expected options.json \+ weights.hdf5"):
         embed_file(input_txt, tmp_path / "out.hdf5", tmp_path / "empty", progress=False)
+
+
+def test_help_texts_keep_brackets_and_whole_sentences():
+    result = runner.invoke(app, ["vocab", "--help"])
+    assert result.exit_code == 0 and "[paths] vocab" in " ".join(result.output.split())
+    listing = runner.invoke(app, ["--help"]).output
+    commands = listing[listing.index("Commands:"):].splitlines()[1:]
+    summaries = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.strip()}
+    assert set(summaries) == {"pretrain", "evaluate", "vocab", "convert", "embed"}
+    # each summary is one whole sentence: not cut ("...") and not broken over lines
+    assert all(text.endswith(".") and not text.endswith("...") for text in summaries.values()), summaries
+    evaluate = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
+    assert "a pipeline from `convert` cannot be evaluated" in evaluate
+
+
+def test_evaluate_says_a_converted_pipeline_cannot_be_evaluated(tiny_pipeline_dir, tmp_path):  # noqa: F811
+    text = tmp_path / "heldout.txt"
+    text.write_text("The cat sat .\n", encoding="utf8")
+    result = runner.invoke(app, ["evaluate", str(tiny_pipeline_dir), str(text)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"No model found in {tiny_pipeline_dir}" in output
+    assert "a pipeline from `convert` (or original options.json + weights.hdf5 alone) cannot be evaluated" in output

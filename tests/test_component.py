@@ -135,9 +135,21 @@ def test_set_doc_vectors_drives_vector_and_similarity(make_nlp):
     assert doc[0:3].similarity(doc[0:3]) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_without_the_flag_doc_tensor_is_untouched(nlp):
-    doc = nlp(TEXTS[0])
+def test_without_the_flag_doc_tensor_is_untouched(make_nlp):
+    doc = make_nlp()(TEXTS[0])
     assert doc.tensor.size == 0 and "vector" not in doc.user_token_hooks
+
+
+def test_converted_pipeline_sets_doc_vectors(nlp):
+    """`convert` writes set_doc_vectors = true: .similarity works out of the box."""
+    assert nlp.config["components"]["elmo"]["set_doc_vectors"] is True
+    doc = nlp(TEXTS[0])
+    numpy.testing.assert_array_equal(doc.tensor, doc._.elmo_vectors)
+    a, b = doc._.elmo_vectors[1], doc._.elmo_vectors[5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        similarity = doc[1].similarity(doc[5])
+    assert similarity == pytest.approx(float(a @ b / numpy.linalg.norm(a) / numpy.linalg.norm(b)), abs=1e-6)
 
 
 def test_each_sentence_is_its_own_sequence(make_nlp, tiny_bilm):

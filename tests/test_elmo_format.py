@@ -47,6 +47,15 @@ def test_random_model_round_trips(tiny_options, tmp_path):
     assert reloaded.options == tiny_options
 
 
+def test_save_creates_missing_folders(tiny_options, tmp_path):
+    bilm = random_bilm(tiny_options, seed=3)
+    options_file, weight_file = tmp_path / "out" / "options.json", tmp_path / "w" / "a" / "weights.hdf5"
+    save_allennlp(bilm, options_file, weight_file)
+    reloaded = load_allennlp(options_file, weight_file)
+    for a, b in zip(bilm.embed(WORDS), reloaded.embed(WORDS)):
+        assert numpy.array_equal(a, b)
+
+
 def test_written_layout_uses_original_names_and_shapes(tiny_options, tmp_path):
     save_allennlp(random_bilm(tiny_options), tmp_path / "o.json", tmp_path / "w.hdf5")
     data = _datasets(tmp_path / "w.hdf5")

@@ -13,10 +13,10 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
+from .conftest import EWT, UNER, require_conll03
+
 PROJECT = Path(__file__).parent.parent / "project"
-DATA = Path(__file__).parent.parent.parent / "shared" / "data"
-CONLL03 = DATA / "conll2003"
-EWT_DEV = DATA / "ud-english-ewt" / "en_ewt-ud-dev.conllu"
+EWT_DEV = EWT / "en_ewt-ud-dev.conllu"
 
 
 def load_script(name: str):
@@ -28,14 +28,10 @@ def load_script(name: str):
 
 
 convert_conll03 = load_script("convert_conll03")
+convert_uner = load_script("convert_uner")
+subset_ewt = load_script("subset_ewt")
 split_conllu = load_script("split_conllu")
 prepare_text_corpus = load_script("prepare_text_corpus")
-
-
-def require(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
-    return path
 
 
 def iob1_entities(path: Path):
@@ -133,7 +129,7 @@ def test_cli_fails_on_malformed_line(tmp_path):
 
 
 def test_conll03_dev_matches_iob1_reading_and_published_counts(tmp_path):
-    path = require(CONLL03 / "eng.testa")
+    path = require_conll03() / "eng.testa"
     output = tmp_path / "dev.spacy"
     result = CliRunner().invoke(convert_conll03.app, [str(path), str(output)])
     assert result.exit_code == 0, result.output
@@ -174,7 +170,7 @@ def test_split_conllu_rejects_a_tail_as_long_as_the_file(tmp_path):
 
 
 def test_split_ewt_dev(tmp_path):
-    path = require(EWT_DEV)
+    path = EWT_DEV
     head_path, tail_path = tmp_path / "train.conllu", tmp_path / "dev.conllu"
     args = [str(path), str(head_path), str(tail_path), "--tail", "300"]
     result = CliRunner().invoke(split_conllu.app, args)
@@ -241,12 +237,26 @@ def test_invalid_utf8_line_is_skipped_with_a_warning(tmp_path, capsys):
 # --- project.yml ----------------------------------------------------------------
 
 
-def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path):
+def _demo_overrides(config) -> dict:
+    """The --vars.NAME VALUE pairs run-demo passes to the nested demo-steps workflow."""
+    import shlex
+
+    (script,) = next(c for c in config["commands"] if c["name"] == "run-demo")["script"]
+    args = shlex.split(script)
+    return {arg[2:]: args[i + 1] for i, arg in enumerate(args) if arg.startswith("--vars.")}
+
+
+@pytest.mark.parametrize("workflows", ["all,demo,data", "demo-steps"])
+def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path, workflows):
+    """Each workflow with the variables it runs with: demo-steps with run-demo's."""
     from weasel.util import load_project_config
 
     # load_project_config creates the project's directories: load a copy.
     shutil.copy(PROJECT / "project.yml", tmp_path / "project.yml")
     config = load_project_config(tmp_path)
+    if workflows == "demo-steps":
+        config = load_project_config(tmp_path, overrides=_demo_overrides(config))
+    assert set(workflows.split(",")) <= set(config["workflows"])
     commands = {command["name"]: command for command in config["commands"]}
     assets = {asset["dest"] for asset in config["assets"]}
     outputs = {
@@ -258,8 +268,95 @@ def test_every_dep_is_an_output_an_asset_or_a_project_file(tmp_path):
         for dep in command.get("deps", []):
             is_input = dep in assets or (PROJECT / dep).exists()
             assert dep in outputs or is_input, (name, dep)
-    for workflow, names in config["workflows"].items():
+    for workflow in workflows.split(","):
+        names = config["workflows"][workflow]
         for i, name in enumerate(names):
             for dep in commands[name].get("deps", []):
                 if dep in outputs:
                     assert outputs[dep] in names[:i], (workflow, name, dep)
+
+
+# --- Universal NER (IOB2 columns) and the shipped EWT / UNER excerpts -------------
+
+UNER_DEV = UNER / "en_ewt-ud-dev.iob2"
+
+
+def iob2_entities(path: Path):
+    """(label, text) of each entity, by a direct reading of the IOB2 column: an entity
+    starts at B-X and takes the I-X tokens after it."""
+    entities = []
+    for line in path.read_text(encoding="utf8").splitlines():
+        columns = line.split("\t")
+        if line.startswith("#") or len(columns) < 3:
+            continue
+        word, tag = columns[1], columns[2]
+        if tag.startswith("B-"):
+            entities.append([tag[2:], word])
+        elif tag.startswith("I-"):
+            entities[-1][1] += " " + word
+    return [tuple(entity) for entity in entities]
+
+
+def sentence_forms(path: Path):
+    """sent_id -> the forms of its word lines (integer ids: no multiword ranges or empty nodes)."""
+    forms, current = {}, None
+    for line in path.read_text(encoding="utf8").splitlines():
+        if line.startswith("# sent_id = "):
+            current = forms.setdefault(line[len("# sent_id = "):], [])
+        elif line and not line.startswith("#") and line.split("\t")[0].isdigit():
+            current.append(line.split("\t")[1])
+    return forms
+
+
+def test_uner_dev_excerpt_matches_iob2_reading_and_counts(tmp_path):
+    output = tmp_path / "dev.spacy"
+    result = CliRunner().invoke(convert_uner.app, [str(UNER_DEV), str(output), "--n-sents", "10"])
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(output).get_docs(Vocab()))
+    assert docbin_entities(docs) == iob2_entities(UNER_DEV)
+    # B- tags of the excerpt (project/data/README.md, counted with awk on the file)
+    counts = Counter(ent.label_ for doc in docs for ent in doc.ents)
+    assert counts == {"PER": 292, "ORG": 176, "LOC": 177}
+    assert sum(len(list(doc.sents)) for doc in docs) == UNER_DEV.read_text().count("# sent_id = ")
+    assert max(len(list(doc.sents)) for doc in docs) == 10
+
+
+def test_uner_docs_never_cross_a_newdoc_line(tmp_path):
+    path = tmp_path / "two.iob2"
+    path.write_text(
+        "# newdoc id = a\n# sent_id = a-1\n1\tAnn\tB-PER\t-\tx\n2\tLee\tI-PER\t-\tx\n\n"
+        "# sent_id = a-2\n1\tin\tO\t-\t-\n2\tOslo\tB-LOC\t-\tx\n\n"
+        "# newdoc id = b\n# sent_id = b-1\n1\tIBM\tB-ORG\t-\tx\n2\tIBM\tB-ORG\t-\tx\n\n",
+        encoding="utf8",
+    )
+    docs = list(convert_uner.convert(path, n_sents=10))
+    assert [[t.text for t in doc] for doc in docs] == [["Ann", "Lee", "in", "Oslo"], ["IBM", "IBM"]]
+    assert [(e.label_, e.start, e.end) for e in docs[0].ents] == [("PER", 0, 2), ("LOC", 3, 4)]
+    assert [s.start for s in docs[0].sents] == [0, 2]
+    # two B-ORG in a row are two entities
+    assert [(e.label_, e.start, e.end) for e in docs[1].ents] == [("ORG", 0, 1), ("ORG", 1, 2)]
+
+
+@pytest.mark.parametrize("line,problem", [
+    ("1\tAnn\tI-PER\t-\tx", "'I-PER' after 'O'"),
+    ("1\tAnn\tB-PER\t-", "expected 5 tab-separated columns"),
+    ("1\tAnn\tU-PER\t-\tx", "expected an IOB2 tag"),
+])
+def test_uner_malformed_line_names_file_and_line(tmp_path, line, problem):
+    path = tmp_path / "bad.iob2"
+    path.write_text(f"# sent_id = s\n1\tHello\tO\t-\t-\n{line.replace('1', '2', 1)}\n\n", encoding="utf8")
+    result = CliRunner().invoke(convert_uner.app, [str(path), str(tmp_path / "out.spacy")])
+    assert result.exit_code == 1
+    assert in_output(f"{path}:3:", result.output) and in_output(problem, result.output)
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_shipped_ewt_and_uner_excerpts_hold_the_same_sentences(split):
+    ewt = sentence_forms(EWT / f"en_ewt-ud-{split}.conllu")
+    uner = sentence_forms(UNER / f"en_ewt-ud-{split}.iob2")
+    assert set(ewt) == set(uner)
+    assert len(ewt) == {"dev": 1006, "test": 522}[split]  # project/data/README.md
+    # UNER annotates an older EWT commit: there, "#audiobooks" is two tokens (2 dev sentences)
+    differing = [sid for sid in ewt if ewt[sid] != uner[sid]]
+    assert len(differing) == {"dev": 2, "test": 0}[split]
+    assert all("#audiobooks" in ewt[sid] and "audiobooks" in uner[sid] for sid in differing)

@@ -1,8 +1,10 @@
 """The spaCy project (project/project.yml) end to end, and its configs.
 
-The smoke test runs the `all` workflow, the same commands the demo and the full experiment
-run, on a copy of the project with a tiny corpus cut from the shared data (about 2 minutes
-on 2 CPU cores), then checks what it produced and that a second run skips every step.
+The smoke tests run the `all` workflow (the full experiment's commands: CoNLL-2003 NER) and
+the `demo-steps` workflow (the demo's: UNER-EWT NER, shipped data only) on a copy of the
+project with a tiny corpus (about 2 minutes each on 2 CPU cores), then check what they
+produced and that a second run skips every step. `all` needs a local copy of CoNLL-2003,
+which may not be redistributed: without one its run is skipped.
 """
 import json
 import os
@@ -21,18 +23,25 @@ from spacy.util import load_config, load_model_from_config, registry
 from spacy_elmo import load_allennlp
 
 from .component_fixtures import tiny_files, tiny_pipeline_dir  # noqa: F401
+from .conftest import EWT, ROOT, UNER, require_conll03
 
-PROJECT = Path(__file__).resolve().parents[1] / "project"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PROJECT = ROOT / "project"
 CONFIGS = sorted((PROJECT / "configs").glob("*.cfg"))
 TRAINING_CONFIGS = [path for path in CONFIGS if not path.name.startswith("pretrain_")]
 PRETRAIN_CONFIGS = [path for path in CONFIGS if path.name.startswith("pretrain_")]
 RUN = "smoke"
 TASKS = {"ner": ["ents_f"], "tagger_parser": ["tag_acc", "dep_las"]}
 VARIANTS = ("baseline", "spretrain", "elmo")
-# Every command of the `all` workflow, in order.
-ALL_STEPS = ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "convert-conll03", "split-ud",
-             "convert-ud", "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"]
+# What run-demo passes on to demo-steps (project.yml)
+DEMO_VARS = {"ner_test_name": "UNER English EWT test",
+             "ner_sources": "Universal NER English EWT v1 (Mayhew et al., NAACL 2024), CC BY-SA 4.0"}
+# Every command of each workflow, in order.
+STEPS = {
+    "all": ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "convert-conll03", "split-ud",
+            "convert-ud", "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
+    "demo-steps": ["prepare-text", "pretrain", "evaluate-lm", "convert-uner", "split-ud", "convert-ud",
+                   "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
+}
 
 
 # --- configs (fast) --------------------------------------------------------------
@@ -86,16 +95,18 @@ def _head_sentences(path: Path, n: int) -> str:
     return "\n\n".join(blocks[:n]) + "\n\n"
 
 
-def _tiny_data(root: Path) -> Path:
+def _tiny_data(root: Path, conll03: bool) -> Path:
+    """conll2003/ (only for `all`), ud-english-ewt/ and uner-english-ewt/ cut short."""
     data = root / "data"
-    (data / "conll2003").mkdir(parents=True)
-    (data / "ud-english-ewt").mkdir()
-    for name in ("eng.train", "eng.testa", "eng.testb"):
-        text = _head_blocks(DATA / "conll2003" / name, 400)
-        (data / "conll2003" / name).write_text(text, encoding="utf8")
-    for name in ("en_ewt-ud-dev.conllu", "en_ewt-ud-test.conllu"):
-        text = _head_sentences(DATA / "ud-english-ewt" / name, 60)
-        (data / "ud-english-ewt" / name).write_text(text, encoding="utf8")
+    if conll03:
+        (data / "conll2003").mkdir(parents=True)
+        for name in ("eng.train", "eng.testa", "eng.testb"):
+            text = _head_blocks(require_conll03() / name, 400)
+            (data / "conll2003" / name).write_text(text, encoding="utf8")
+    for source in (EWT, UNER):
+        (data / source.name).mkdir(parents=True)
+        for name in sorted(source.glob("en_ewt-ud-*")):
+            (data / source.name / name.name).write_text(_head_sentences(name, 60), encoding="utf8")
     return data
 
 
@@ -104,7 +115,7 @@ def _tiny_text(root: Path) -> Path:
     folder = root / "text"
     folder.mkdir()
     sentences = []
-    with (DATA / "ud-english-ewt" / "en_ewt-ud-test.conllu").open(encoding="utf8") as handle:
+    with (EWT / "en_ewt-ud-test.conllu").open(encoding="utf8") as handle:
         for line in handle:
             if line.startswith("# text = "):
                 sentences.append(line[len("# text = "):].strip())
@@ -114,27 +125,31 @@ def _tiny_text(root: Path) -> Path:
     return folder
 
 
-def _run_all(project: Path, variables: dict) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "spacy", "project", "run", "all", str(project)]
+def _run(project: Path, workflow: str, variables: dict) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "spacy", "project", "run", workflow, str(project)]
     for key, value in variables.items():
         args += [f"--vars.{key}", str(value)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(args, capture_output=True, text=True, env=env)
 
 
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    """A copy of the project after `spacy project run all`, and the variables it ran with."""
-    if not (DATA / "conll2003").exists() or not (DATA / "ud-english-ewt").exists():
-        pytest.skip(f"shared data (conll2003/, ud-english-ewt/) not found at {DATA}")
-    root = tmp_path_factory.mktemp("project_workflow")
+@pytest.fixture(scope="module", params=["all", "demo-steps"])
+def workflow(request, tmp_path_factory):
+    """A copy of the project after `spacy project run WORKFLOW`, the workflow's name and the
+    variables it ran with."""
+    name = request.param
+    root = tmp_path_factory.mktemp(f"project_{name}")
+    data = _tiny_data(root, conll03=name == "all")
     project = root / "project"
     project.mkdir()
     shutil.copy(PROJECT / "project.yml", project / "project.yml")
     for folder in ("configs", "scripts"):
         shutil.copytree(PROJECT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     variables = {
-        "run": RUN, "local_data": _tiny_data(root), "text_source": _tiny_text(root),
+        "run": RUN, "local_data": data, "text_source": _tiny_text(root),
+        "ud_dir": data / "ud-english-ewt" if name == "demo-steps" else "assets/ud",
+        "uner_dir": data / "uner-english-ewt", "ner_corpus": "uner" if name == "demo-steps" else "conll03",
+        "license_file": ROOT / "LICENSE", **(DEMO_VARS if name == "demo-steps" else {}),
         # never reached (the local copies are there), but no test should touch the network
         "conll03_url": "http://127.0.0.1:9/conll03", "ud_url": "http://127.0.0.1:9/ud",
         "conll03_n_sents": 2, "ud_n_sents": 2, "ud_dev_sents": 15,
@@ -142,14 +157,14 @@ def workflow(tmp_path_factory):
         "seeds": 0, "ner_steps": 5, "tp_steps": 5, "eval_frequency": 5, "train_limit": 20,
         "spretrain_epochs": 1,
     }
-    result = _run_all(project, variables)
+    result = _run(project, name, variables)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
-    return project, variables, result.stdout
+    return project, name, variables, result.stdout
 
 
 def test_every_step_ran(workflow):
-    _, _, output = workflow
-    assert [name for name in _banners(output) if name in ALL_STEPS] == ALL_STEPS
+    _, name, _, output = workflow
+    assert [step for step in _banners(output) if step in STEPS[name]] == STEPS[name]
     assert "Skipping" not in output
 
 
@@ -160,7 +175,7 @@ def _banners(output: str):
 
 
 def test_report_has_every_variant_of_both_tasks(workflow):
-    project, _, _ = workflow
+    project, name, _, _ = workflow
     report = project / "runs" / RUN / "report"
     text = (report / "RESULTS.md").read_text(encoding="utf8")
     for task, metrics in TASKS.items():
@@ -173,10 +188,11 @@ def test_report_has_every_variant_of_both_tasks(workflow):
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
     assert f"{lm['average']:.1f}" in text
     assert "ner_elmo_s0 / tok2vec: softmax(s) = [" in text
+    assert ("CoNLL-2003 testb" if name == "all" else DEMO_VARS["ner_test_name"]) + " (ner)" in text
 
 
 def test_metrics_are_scores_of_every_variant(workflow):
-    project, _, _ = workflow
+    project, _, _, _ = workflow
     for task, metrics in TASKS.items():
         for variant in VARIANTS:
             path = project / "runs" / RUN / "metrics" / task / f"{task}_{variant}_s0.json"
@@ -187,7 +203,7 @@ def test_metrics_are_scores_of_every_variant(workflow):
 
 
 def test_lm_perplexity_and_export(workflow):
-    project, _, _ = workflow
+    project, _, _, _ = workflow
     bilm_dir = project / "runs" / RUN / "bilm"
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
     vocab_size = len((bilm_dir / "vocab.txt").read_text(encoding="utf8").splitlines())
@@ -203,16 +219,22 @@ def test_lm_perplexity_and_export(workflow):
 
 
 def test_package_is_written(workflow):
-    project, _, _ = workflow
+    project, name, _, _ = workflow
     package = project / "packages" / RUN / f"en_elmo_ner_{RUN}-0.1.0"
     meta = json.loads((package / "meta.json").read_text())
     assert meta["name"] == f"elmo_ner_{RUN}" and meta["pipeline"] == ["elmo", "tok2vec", "ner"]
+    assert meta["license"] == "MIT"
+    assert (package / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
+    sources = (package / "LICENSES_SOURCES").read_text()
+    assert sources.strip() == ("CoNLL-2003 English NER (Reuters RCV1; research use, see its license)"
+                               if name == "all" else DEMO_VARS["ner_sources"])
+    assert (package / "dist" / f"en_elmo_ner_{RUN}-0.1.0.tar.gz").exists()
     inner = package / f"en_elmo_ner_{RUN}" / f"en_elmo_ner_{RUN}-0.1.0"
     assert (inner / "config.cfg").exists() and (inner / "elmo").is_dir()
 
 
 def test_trained_elmo_ner_pipeline_predicts_in_a_fresh_process(workflow):
-    project, _, _ = workflow
+    project, name, _, _ = workflow
     model = project / "runs" / RUN / "training" / "ner" / "ner_elmo_s0" / "model-best"
     code = (
         "import json, sys, spacy\n"
@@ -228,17 +250,18 @@ def test_trained_elmo_ner_pipeline_predicts_in_a_fresh_process(workflow):
     tiny = load_config(PROJECT / "configs" / "pretrain_tiny.cfg")["model"]
     assert out["pipe_names"] == ["elmo", "tok2vec", "ner"]
     assert out["shape"] == [out["n"], 2 * tiny["projection_dim"]]
-    assert set(out["labels"]) <= {"PER", "LOC", "ORG", "MISC"} and out["labels"]
+    expected_labels = {"PER", "LOC", "ORG", "MISC"} if name == "all" else {"PER", "LOC", "ORG"}
+    assert set(out["labels"]) <= expected_labels and out["labels"]
     assert set(out["ents"]) <= set(out["labels"])
 
 
 def test_second_run_skips_every_step(workflow):
-    project, variables, _ = workflow
+    project, name, variables, _ = workflow
     start = time.time()
-    result = _run_all(project, variables)
+    result = _run(project, name, variables)
     seconds = time.time() - start
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for step in ALL_STEPS:
+    for step in STEPS[name]:
         assert f"Skipping '{step}': nothing changed" in result.stdout, step
     assert "Running command" not in result.stdout
     assert seconds < 60, seconds

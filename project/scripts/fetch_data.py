@@ -37,18 +37,22 @@ def main(
                 shutil.copyfile(copy, dest)
                 msg.good(f"{dest}: copied from {copy}")
             else:
-                _download(f"{urls[corpus]}/{name}", dest)
+                _download(f"{urls[corpus]}/{name}", dest, copy)
 
 
-def _download(url: str, dest: Path) -> None:
+def _download(url: str, dest: Path, copy: Optional[Path]) -> None:
     part = dest.with_suffix(dest.suffix + ".part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, part.open("wb") as out:
             shutil.copyfileobj(response, out)
     except OSError as err:
         part.unlink(missing_ok=True)
-        msg.fail(f"Could not download {url}: {err}. Without network access, pass "
-                 f"--vars.local_data FOLDER (holding conll2003/ and ud-english-ewt/).", exits=1)
+        looked = f"No local copy at {copy.resolve()}" if copy else "No local folder was given"
+        msg.fail(f"Could not download {url}: {err}. {looked}. Without network access, put the "
+                 f"files there or pass --vars.local_data FOLDER (a folder holding conll2003/ and "
+                 f"ud-english-ewt/). CoNLL-2003 cannot be shipped with the project (Reuters license); "
+                 f"`spacy project run demo` needs neither: it uses the UNER / EWT excerpts in data/.",
+                 exits=1)
     part.rename(dest)
     msg.good(f"{dest}: downloaded from {url}")
 

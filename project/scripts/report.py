@@ -29,6 +29,7 @@ def main(
     output_dir: Path = typer.Argument(..., help="Where RESULTS.md and the PNGs go"),
     elmo_pipelines: List[Path] = typer.Option([], "--elmo-pipeline", help="Trained ELMo pipelines"),
     bilm_name: str = typer.Option("", help="Which biLM the downstream runs used"),
+    ner_test: str = typer.Option("CoNLL-2003 testb", help="The NER test set, as the report names it"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     scores, seconds = _collect_scores(metrics_dir)
@@ -44,7 +45,7 @@ def main(
         lines += [f"biLM: {bilm_name}", ""]
     lines += _lm_table(log, lm, sampled) + ["", "![perplexity](pretrain_perplexity.png)", "",
                                    "## Downstream (test sets)", ""]
-    lines += [_score_note(metrics_dir), ""] + _score_table(scores) + [""] + _time_table(seconds)
+    lines += [_score_note(metrics_dir, ner_test), ""] + _score_table(scores) + [""] + _time_table(seconds)
     lines += ["", "![scores](downstream.png)", "", "## Learned scalar mix", ""]
     for pipeline, components in mixes.items():
         for component, values in components.items():
@@ -132,7 +133,7 @@ def _fmt(values: List[float]) -> str:
     return f"{mean(values):.2f}{spread} (n={len(values)})"
 
 
-def _score_note(metrics_dir: Path) -> str:
+def _score_note(metrics_dir: Path, ner_test: str) -> str:
     steps: Dict[str, set] = {}
     for path in sorted(metrics_dir.glob("**/*_s*.json")):
         task = path.stem.rpartition("_s")[0].rpartition("_")[0]
@@ -140,7 +141,7 @@ def _score_note(metrics_dir: Path) -> str:
             steps.setdefault(task, set()).add(srsly.read_json(path).get("max_steps"))
     budget = ", ".join(f"{task} {'/'.join(str(n) for n in sorted(v, key=str))} steps"
                        for task, v in steps.items())
-    return ("Scores in % on CoNLL-2003 testb (ner) and EWT test (tagger_parser): mean ± standard "
+    return (f"Scores in % on {ner_test} (ner) and EWT test (tagger_parser): mean ± standard "
             f"deviation over seeds (n = number of seeds). Every variant of a task trains for the "
             f"same number of steps ({budget}).")
 

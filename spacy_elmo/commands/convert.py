@@ -24,7 +24,10 @@ def convert_cli(
         None, "--segmenter", help="lang zh only: spaCy's word segmenter, char, jieba or "
         "pkuseg (ELMoForManyLangs' Chinese models expect words: jieba)"),
 ) -> None:
-    """Write a spaCy pipeline holding the "elmo" component, loadable with spacy.load."""
+    """Convert original ELMo files, or an ELMoForManyLangs model folder, to a spaCy pipeline.
+
+    The pipeline holds the "elmo" component with set_doc_vectors on, so .vector and
+    .similarity use ELMo; it loads with spacy.load, without the original files."""
     if len(paths) not in (2, 3):
         msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
     try:

@@ -47,8 +47,10 @@ def embed_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
     force: bool = typer.Option(False, "--force", "-F", help="Replace an existing OUTPUT_HDF5"),
 ) -> None:
-    """Embed a text file like the original 'elmo' command: a dataset per line index
-    ("0", "1", ...) and "sentence_to_index", a JSON map from sentence to index."""
+    """Embed a text file as the original 'elmo' command does.
+
+    The HDF5 file holds a dataset per line index ("0", "1", ...) and
+    "sentence_to_index", a JSON map from sentence to index."""
     try:
         if model is None:
             raise ValueError(Errors.E400)

@@ -24,9 +24,9 @@ def pretrain_cli(
     silent: bool = Opt(False, "--silent", "-s", help="No progress bar or messages"),
     # fmt: on
 ):
-    """Pretrain an ELMo biLM on raw text (one sentence or paragraph per line).
+    """Pretrain an ELMo biLM on raw text.
 
-    Works under `torchrun --nproc_per_node N` for data-parallel training. Settings
+    The text has one sentence or paragraph per line. Works under `torchrun --nproc_per_node N` for data-parallel training. Settings
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
@@ -45,7 +45,7 @@ def pretrain_cli(
 @app.command("evaluate")
 def evaluate_cli(
     # fmt: off
-    model_dir: Path = Arg(..., help="Pretraining output dir (or its final/)", exists=True, file_okay=False),
+    model_dir: Path = Arg(..., help="Pretraining output dir (or its final/), not a converted pipeline", exists=True, file_okay=False),
     text: str = Arg(..., help="Held-out text: a file, a directory or sotu:heldout"),
     batch_size: int = Opt(32, "--batch-size", "-b", help="Sentences per batch"),
     device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
@@ -53,8 +53,11 @@ def evaluate_cli(
     output: Optional[Path] = Opt(None, "--output", "-o", help="Also write the JSON object here"),
     # fmt: on
 ):
-    """Forward, backward and average perplexity on held-out text. The last line of the
-    output is one JSON object: {"forward": ..., "backward": ..., "average": ...}."""
+    """Forward, backward and average perplexity on held-out text.
+
+    MODEL_DIR must be a pretraining output (it holds the LM softmax and vocabulary):
+    a pipeline from `convert` cannot be evaluated. The last line of the output is one
+    JSON object: {"forward": ..., "backward": ..., "average": ...}."""
     from .evaluate import evaluate
 
     try:
@@ -77,7 +80,9 @@ def vocab_cli(
     output_file: Path = Arg(..., help="vocab.txt to write (use it as [paths] vocab)"),
     # fmt: on
 ):
-    """Count the training corpus and write the softmax vocabulary, one token per line."""
+    """Count the training corpus and write the softmax vocabulary.
+
+    The vocabulary file has one token per line."""
     from .config import PretrainSettings, load_config
     from .corpus import Tokenizer, count_tokens, resolve_paths
     from .vocab import build_vocab

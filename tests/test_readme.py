@@ -1,0 +1,135 @@
+"""Every ```python block of README.md runs as written, against the shipped fixture model.
+
+The only change made to a block: the quoted file names "options.json", "weights.hdf5",
+"elmo_pipeline" and "elmo_ner_pipeline" become the paths of the fixture model, of the pipeline
+`convert` writes from it, and of an NER pipeline built from project/configs/ner_elmo.cfg on it.
+Each block then runs in an empty working folder, and its results are checked against the
+biLM alone (`load_allennlp(...).embed`, the reference the parity tests tie to bilm-tf).
+"""
+import re
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config
+
+from spacy_elmo import load_allennlp
+from spacy_elmo.convert import convert_to_pipeline
+
+from .conftest import FIXTURES, ROOT
+
+README = ROOT / "README.md"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+OPTIONS, WEIGHTS = FIXTURES / "options.json", FIXTURES / "lm_weights.hdf5"
+
+
+def python_blocks() -> List[str]:
+    return BLOCK.findall(README.read_text(encoding="utf8"))
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory) -> Dict[str, Path]:
+    folder = tmp_path_factory.mktemp("readme_models")
+    pipeline = convert_to_pipeline(OPTIONS, WEIGHTS, folder / "elmo_pipeline")
+    config = load_config(ROOT / "project" / "configs" / "ner_elmo.cfg",
+                         overrides={"paths.elmo": str(pipeline)})
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    doc = nlp.make_doc("Ann Lee lives in Oslo .")
+    examples = [Example.from_dict(doc, {"entities": ["B-PER", "L-PER", "O", "O", "U-LOC", "O"]})]
+    with nlp.select_pipes(disable=["elmo"]):  # frozen and sourced, as `spacy train` does
+        nlp.initialize(lambda: examples)
+    nlp.to_disk(folder / "elmo_ner_pipeline")
+    return {"options.json": OPTIONS, "weights.hdf5": WEIGHTS, "elmo_pipeline": pipeline,
+            "elmo_ner_pipeline": folder / "elmo_ner_pipeline"}
+
+
+def substitute(block: str, paths: Dict[str, Path]) -> str:
+    for name, path in paths.items():
+        block = block.replace(f'"{name}"', repr(str(path)))
+    return block
+
+
+def reference_layers(words: List[str]) -> numpy.ndarray:
+    return load_allennlp(OPTIONS, WEIGHTS).embed([words])[0]
+
+
+def assert_layers_match_bilm(doc, sentences: bool = False) -> None:
+    spans = list(doc.sents) if sentences else [doc[:]]
+    for span in spans:
+        expected = reference_layers([t.text for t in span])
+        numpy.testing.assert_allclose(doc._.elmo_layers[:, span.start:span.end], expected, atol=1e-5)
+
+
+def cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
+    return float(a @ b / numpy.linalg.norm(a) / numpy.linalg.norm(b))
+
+
+def check_converted(ns: dict, paths) -> None:
+    doc = ns["doc"]
+    assert_layers_match_bilm(doc)
+    other = ns["nlp"]("Interest rates went up.")
+    expected = cosine(doc._.elmo_vectors.mean(axis=0), other._.elmo_vectors.mean(axis=0))
+    assert ns["similarity"] == pytest.approx(expected, abs=1e-5) and ns["similarity"] != 0.0
+
+
+def check_sourced(ns: dict, paths) -> None:
+    assert ns["nlp"].pipe_names == ["sentencizer", "elmo"]
+    assert len(list(ns["doc"].sents)) == 2
+    assert_layers_match_bilm(ns["doc"], sentences=True)
+
+
+def check_configured(ns: dict, paths) -> None:
+    model = ns["nlp"].config["components"]["elmo"]["model"]
+    assert (model["lstm_dim"], model["projection_dim"], model["filters"][-1]) == (64, 16, [5, 64])
+    assert_layers_match_bilm(ns["doc"])
+    assert ns["doc"].tensor.shape == (len(ns["doc"]), 32)
+
+
+def check_bilm(ns: dict, paths) -> None:
+    expected = load_allennlp(OPTIONS, WEIGHTS).embed([["The", "cat", "sat"], ["Hello", "!"]])
+    for got, want in zip(ns["layers"], expected):
+        assert got.shape == want.shape and numpy.array_equal(got, want)
+    reloaded = load_allennlp("out/options.json", "out/weights.hdf5")
+    for got, want in zip(reloaded.embed([["The", "cat", "sat"], ["Hello", "!"]]), expected):
+        assert numpy.array_equal(got, want)
+
+
+def check_replaced(ns: dict, paths) -> None:
+    nlp = ns["nlp"]
+    assert nlp.get_pipe("elmo").listening_components == []
+    before = spacy.load(paths["elmo_ner_pipeline"])
+    assert before.get_pipe("elmo").listening_components == ["tok2vec"]
+    text = "The bank raised interest rates."
+    expected = before.get_pipe("tok2vec").predict([before.get_pipe("elmo")(before.make_doc(text))])
+    got = nlp.get_pipe("tok2vec").predict([nlp.make_doc(text)])
+    numpy.testing.assert_allclose(got[0], expected[0], atol=1e-5)
+
+
+# A block is recognised by a line it holds; each must have a check (no "it ran" test).
+CHECKS: Dict[str, Callable] = {
+    'similarity = doc.similarity(': check_converted,
+    'source=spacy.load("elmo_pipeline")': check_sourced,
+    'model_config_from_options(read_options("options.json"))': check_configured,
+    'save_allennlp(bilm, "out/options.json"': check_bilm,
+    'nlp.replace_listeners("elmo", "tok2vec", ["model.embed.elmo"])': check_replaced,
+}
+
+
+def test_every_block_has_exactly_one_check():
+    blocks = python_blocks()
+    assert len(blocks) == len(CHECKS)
+    for block in blocks:
+        assert sum(marker in block for marker in CHECKS) == 1, block
+
+
+@pytest.mark.parametrize("index", range(len(CHECKS)))
+def test_readme_block_runs_as_written(index, paths, tmp_path, monkeypatch):
+    block = python_blocks()[index]
+    monkeypatch.chdir(tmp_path)  # "out/" and friends do not exist here
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(substitute(block, paths), f"README.md python block {index}", "exec"), namespace)
+    check = next(check for marker, check in CHECKS.items() if marker in block)
+    check(namespace, paths)
