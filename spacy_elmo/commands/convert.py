@@ -24,8 +24,10 @@ def convert_cli(
         None, "--segmenter", help="lang zh only: spaCy's word segmenter, char, jieba or "
         "pkuseg (ELMoForManyLangs' Chinese models expect words: jieba)"),
 ) -> None:
-    """Convert original ELMo files, or an ELMoForManyLangs model folder, to a spaCy pipeline.
+    """Convert an ELMo or ELMoForManyLangs model to a spaCy pipeline.
 
+    OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR reads the original files; MODEL_DIR OUTPUT_DIR
+    an ELMoForManyLangs model folder.
     The pipeline holds the "elmo" component with set_doc_vectors on, so .vector and
     .similarity use ELMo; it loads with spacy.load, without the original files."""
     if len(paths) not in (2, 3):
