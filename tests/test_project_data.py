@@ -360,3 +360,19 @@ def test_shipped_ewt_and_uner_excerpts_hold_the_same_sentences(split):
     differing = [sid for sid in ewt if ewt[sid] != uner[sid]]
     assert len(differing) == {"dev": 2, "test": 0}[split]
     assert all("#audiobooks" in ewt[sid] and "audiobooks" in uner[sid] for sid in differing)
+
+
+def test_fetch_data_names_the_missing_local_folder(tmp_path):
+    import typer
+
+    fetch_data = load_script("fetch_data")
+    local = tmp_path / "data"  # no conll2003/ in it
+    args = [str(tmp_path / "assets"), "--local", str(local),
+            "--conll03-url", "http://127.0.0.1:9/conll03", "--ud-url", "http://127.0.0.1:9/ud"]
+    app = typer.Typer(add_completion=False)
+    app.command()(fetch_data.main)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert in_output(f"No local copy at {local / 'conll2003' / 'eng.train'}", result.output)
+    assert in_output("--vars.local_data FOLDER (a folder holding conll2003/ and ud-english-ewt/)", result.output)
+    assert in_output("`spacy project run demo` needs neither", result.output)
