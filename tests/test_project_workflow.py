@@ -183,8 +183,8 @@ def test_report_has_every_variant_of_both_tasks(workflow):
             row = next(line for line in text.splitlines() if line.startswith(f"| {task} | {metric} |"))
             cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
             assert len(cells) == len(VARIANTS) and all(re.match(r"\d+\.\d\d \(n=1\)", c) for c in cells), row
-    for name in ("pretrain_perplexity.png", "downstream.png", "mix_weights.png"):
-        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    for png in ("pretrain_perplexity.png", "downstream.png", "mix_weights.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
     assert f"{lm['average']:.1f}" in text
     assert "ner_elmo_s0 / tok2vec: softmax(s) = [" in text

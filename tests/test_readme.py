@@ -2,9 +2,12 @@
 
 The only change made to a block: the quoted file names "options.json", "weights.hdf5",
 "elmo_pipeline" and "elmo_ner_pipeline" become the paths of the fixture model, of the pipeline
-`convert` writes from it, and of an NER pipeline built from project/configs/ner_elmo.cfg on it.
+`convert` writes from it, and of an NER pipeline built from project/configs/ner_elmo.cfg on it;
+"zhs.model" and "zh_elmo" the ELMoForManyLangs fixture model and the pipeline `convert` writes
+from it (lang zh, jieba segmentation).
 Each block then runs in an empty working folder, and its results are checked against the
-biLM alone (`load_allennlp(...).embed`, the reference the parity tests tie to bilm-tf).
+biLM alone (`load_allennlp(...).embed`, the reference the parity tests tie to bilm-tf), or,
+for ELMoForManyLangs, against the layers the original code computed (expected_layers.npz).
 """
 import re
 from pathlib import Path
@@ -13,17 +16,19 @@ from typing import Callable, Dict, List
 import numpy
 import pytest
 import spacy
+import srsly
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 
 from spacy_elmo import load_allennlp
-from spacy_elmo.convert import convert_to_pipeline
+from spacy_elmo.convert import convert_efml_to_pipeline, convert_to_pipeline
 
-from .conftest import FIXTURES, ROOT
+from .conftest import EFML_FIXTURES, FIXTURES, ROOT
 
 README = ROOT / "README.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 OPTIONS, WEIGHTS = FIXTURES / "options.json", FIXTURES / "lm_weights.hdf5"
+EFML = EFML_FIXTURES
 
 
 def python_blocks() -> List[str]:
@@ -42,8 +47,10 @@ def paths(tmp_path_factory) -> Dict[str, Path]:
     with nlp.select_pipes(disable=["elmo"]):  # frozen and sourced, as `spacy train` does
         nlp.initialize(lambda: examples)
     nlp.to_disk(folder / "elmo_ner_pipeline")
+    zh = convert_efml_to_pipeline(EFML / "model", folder / "zh_elmo", lang="zh", segmenter="jieba")
     return {"options.json": OPTIONS, "weights.hdf5": WEIGHTS, "elmo_pipeline": pipeline,
-            "elmo_ner_pipeline": folder / "elmo_ner_pipeline"}
+            "elmo_ner_pipeline": folder / "elmo_ner_pipeline", "zhs.model": EFML / "model",
+            "zh_elmo": zh}
 
 
 def substitute(block: str, paths: Dict[str, Path]) -> str:
@@ -108,6 +115,26 @@ def check_replaced(ns: dict, paths) -> None:
     numpy.testing.assert_allclose(got[0], expected[0], atol=1e-5)
 
 
+def efml_expected(words: List[str]) -> numpy.ndarray:
+    """The original code's layers for a fixture sentence (tests/data/efml/README.md)."""
+    sentences = srsly.read_json(EFML / "sentences.json")
+    return numpy.load(EFML / "expected_layers.npz")[f"s{sentences.index(words)}"]
+
+
+def check_efml_api(ns: dict, paths) -> None:
+    words = ["北京", "是", "中国", "的", "首都", "。"]
+    numpy.testing.assert_allclose(ns["layers"][0], efml_expected(words), atol=5e-4, rtol=1e-5)
+    assert ns["stateful"].stateful
+
+
+def check_efml_pipeline(ns: dict, paths) -> None:
+    doc = ns["doc"]
+    words = [t.text for t in doc]
+    assert words == ["北京", "是", "中国", "的", "首都", "。"]  # jieba's segmentation
+    numpy.testing.assert_allclose(doc._.elmo_layers, efml_expected(words), atol=5e-4, rtol=1e-5)
+    assert ns["nlp"].config["nlp"]["tokenizer"]["segmenter"] == "jieba"
+
+
 # A block is recognised by a line it holds; each must have a check (no "it ran" test).
 CHECKS: Dict[str, Callable] = {
     'similarity = doc.similarity(': check_converted,
@@ -115,6 +142,8 @@ CHECKS: Dict[str, Callable] = {
     'model_config_from_options(read_options("options.json"))': check_configured,
     'save_allennlp(bilm, "out/options.json"': check_bilm,
     'nlp.replace_listeners("elmo", "tok2vec", ["model.embed.elmo"])': check_replaced,
+    'load_elmoformanylangs("zhs.model")': check_efml_api,
+    'nlp = spacy.load("zh_elmo")': check_efml_pipeline,
 }
 
 
