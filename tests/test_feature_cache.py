@@ -312,3 +312,14 @@ def test_training_with_recomposed_batches_matches_closely(make_nlp):
     without_cache = _train(_tagger_pipeline(make_nlp, 0), epochs)
     numpy.testing.assert_allclose(with_cache[0], without_cache[0], rtol=1e-4)
     assert with_cache[1] == without_cache[1]
+
+
+def test_windows_of_a_long_doc_are_not_kept(make_nlp):
+    """A doc cut into windows is computed as usual but leaves the cache empty (one long
+    doc must not fill it with a copy of itself); a short doc is kept."""
+    nlp = make_nlp(model={"max_length": 8, "window_overlap": 2})
+    cache = feature_cache(nlp.get_pipe("elmo").model)
+    long_doc = nlp(" ".join(f"word{i}" for i in range(30)))
+    assert long_doc._.elmo_layers.shape[1] == 30 and len(cache) == 0
+    nlp("A short one .")
+    assert len(cache) == 1

@@ -8,6 +8,7 @@ from thinc.api import Model
 from ..data_classes import ElmoData, gradient_arrays
 from ..errors import Errors
 from ..nn import BiLM, ElmoOptions
+from ..nn.lexicon import BOS_KEY, EOS_KEY
 from .bilm_layer import BiLMLayer, cached_bilm
 from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
@@ -95,7 +96,7 @@ def forward(
     if cache is not None:
         missing = []
         for window in windows:
-            output = cache.get(tuple(window.keys))
+            output = cache.get(tuple(window.keys)) if _whole(window) else None
             if output is None:
                 missing.append(window)
             else:
@@ -105,7 +106,7 @@ def forward(
         outputs, bp_outputs = bilm_layer(model)([w.keys for w in batch], is_train=train)
         for window, output in zip(batch, outputs):
             _place(model, layers, window, output)
-            if cache is not None:
+            if cache is not None and _whole(window):
                 cache.put(tuple(window.keys), output)
         if train:
             callbacks.append((batch, outputs, bp_outputs))
@@ -135,6 +136,13 @@ def _valid_cache(model: Model) -> Optional[FeatureCache]:
         return None
     module.features.validate(module.weights_stamp())
     return module.features
+
+
+def _whole(window: Window) -> bool:
+    """Whether the window is a whole LM sequence (a sentence or a short doc), the unit the
+    feature cache keeps: the parts of a long doc cut into windows are not kept, so one
+    long doc never fills the cache with a copy of itself."""
+    return window.keys[0] == BOS_KEY and window.keys[-1] == EOS_KEY
 
 
 def _place(model: Model, layers: list, window: Window, output) -> None:
