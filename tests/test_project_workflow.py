@@ -37,9 +37,9 @@ DEMO_VARS = {"ner_test_name": "UNER English EWT test",
              "ner_sources": "Universal NER English EWT v1 (Mayhew et al., NAACL 2024), CC BY-SA 4.0"}
 # Every command of each workflow, in order.
 STEPS = {
-    "all": ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "convert-conll03", "split-ud",
+    "all": ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "lm-baselines", "convert-conll03", "split-ud",
             "convert-ud", "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
-    "demo-steps": ["prepare-text", "pretrain", "evaluate-lm", "convert-uner", "split-ud", "convert-ud",
+    "demo-steps": ["prepare-text", "pretrain", "evaluate-lm", "lm-baselines", "convert-uner", "split-ud", "convert-ud",
                    "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
 }
 
@@ -187,6 +187,9 @@ def test_report_has_every_variant_of_both_tasks(workflow):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
     assert f"{lm['average']:.1f}" in text
+    ngrams = json.loads((project / "runs" / RUN / "metrics" / "lm_baselines.json").read_text())
+    for key, label in (("unigram", "unigram (add-one)"), ("kn_trigram", "Kneser-Ney trigram")):
+        assert f"| {label} | {ngrams[key]:.1f} |" in text
     assert "ner_elmo_s0 / tok2vec: softmax(s) = [" in text
     assert ("CoNLL-2003 testb" if name == "all" else DEMO_VARS["ner_test_name"]) + " (ner)" in text
 
@@ -200,6 +203,8 @@ def test_metrics_are_scores_of_every_variant(workflow):
             for metric in metrics:
                 assert 0.0 <= data[metric] <= 1.0, (path.name, metric, data[metric])
             assert data["max_steps"] == 5 and data["train_seconds"] > 0
+            # patience 0: the step budget ends every run, and the log says how many ran
+            assert (data["steps"], data["stopped"], data["seed"]) == (5, "max_steps", 0)
 
 
 def test_lm_perplexity_and_export(workflow):

@@ -6,7 +6,7 @@ of the trained ELMo pipelines.
 """
 from pathlib import Path
 from statistics import mean, stdev
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import matplotlib
 import srsly
@@ -30,20 +30,22 @@ def main(
     elmo_pipelines: List[Path] = typer.Option([], "--elmo-pipeline", help="Trained ELMo pipelines"),
     bilm_name: str = typer.Option("", help="Which biLM the downstream runs used"),
     ner_test: str = typer.Option("CoNLL-2003 testb", help="The NER test set, as the report names it"),
+    baselines: Optional[Path] = typer.Option(None, help="JSON of scripts/lm_baselines.py (n-gram perplexities)"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     scores, seconds = _collect_scores(metrics_dir)
     mixes = _collect_mixes(elmo_pipelines)
     log = list(srsly.read_jsonl(lm_log))
     lm = srsly.read_json(lm_metrics)
+    ngrams = srsly.read_json(baselines) if baselines else {}
     sampled = _sampled_softmax(lm_log.parent)
-    _plot_perplexity(log, lm, sampled, output_dir / "pretrain_perplexity.png")
+    _plot_perplexity(log, lm, ngrams, sampled, output_dir / "pretrain_perplexity.png")
     _plot_scores(scores, output_dir / "downstream.png")
     _plot_mixes(mixes, output_dir / "mix_weights.png")
     lines = ["# Results", "", "## biLM pretraining", ""]
     if bilm_name:
         lines += [f"biLM: {bilm_name}", ""]
-    lines += _lm_table(log, lm, sampled) + ["", "![perplexity](pretrain_perplexity.png)", "",
+    lines += _lm_table(log, lm, sampled) + _ngram_table(lm, ngrams) + ["", "![perplexity](pretrain_perplexity.png)", "",
                                    "## Downstream (test sets)", ""]
     lines += [_score_note(metrics_dir, ner_test), ""] + _score_table(scores) + [""] + _time_table(seconds)
     lines += ["", "![scores](downstream.png)", "", "## Learned scalar mix", ""]
@@ -170,7 +172,21 @@ def _time_table(seconds) -> List[str]:
     return lines
 
 
-def _plot_perplexity(log: List[dict], lm: dict, sampled: bool, out: Path) -> None:
+NGRAMS = {"unigram": "unigram (add-one)", "kn_bigram": "Kneser-Ney bigram",
+          "kn_trigram": "Kneser-Ney trigram"}
+
+
+def _ngram_table(lm: dict, ngrams: dict) -> List[str]:
+    """The biLM's held-out perplexity next to n-gram models on the same targets."""
+    if not ngrams:
+        return []
+    lines = ["", "| held-out ppl (average of both directions) | value |", "|---|---|",
+             f"| biLM (each line from the initial state) | {lm['average']:.1f} |"]
+    lines += [f"| {label} | {ngrams[key]:.1f} |" for key, label in NGRAMS.items() if key in ngrams]
+    return lines
+
+
+def _plot_perplexity(log: List[dict], lm: dict, ngrams: dict, sampled: bool, out: Path) -> None:
     train = [(r["tokens"], r["ppl"]) for r in _train_records(log)]
     tokens_at = {r["step"]: r["tokens"] for r in _train_records(log)}
     dev = [(tokens_at[r["step"]], r["dev_average"]) for r in log
@@ -183,6 +199,10 @@ def _plot_perplexity(log: List[dict], lm: dict, sampled: bool, out: Path) -> Non
     if train:
         ax.plot([train[-1][0]], [lm["average"]], "s", color="C3",
                 label=f"held-out, final model ({lm['average']:.1f})")
+    for k, (key, label) in enumerate(NGRAMS.items()):
+        if key in ngrams:
+            ax.axhline(ngrams[key], color=f"C{4 + k}", linestyle="--",
+                       label=f"{label}, held-out ({ngrams[key]:.1f})")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 1.5M: no overlapping labels
     ax.set_xlabel("tokens seen (per direction)")
     ax.set_ylabel("perplexity (mean of both directions)")

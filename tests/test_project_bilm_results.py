@@ -1,0 +1,50 @@
+"""project/scripts/bilm_from_results.py: a committed biLM stands in for a pretraining run."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import spacy
+from spacy.tokens import Doc
+
+from spacy_elmo import load_allennlp
+from spacy_elmo.pretrain import evaluate, pretrain
+
+from .test_pretrain_train import PROVERBS, tiny_config
+
+PROJECT = Path(__file__).resolve().parents[1] / "project"
+COMMITTED = ("options.json", "weights.hdf5", "lm_head.pt", "vocab.txt", "config.cfg")
+
+
+def test_committed_bilm_gives_the_run_layout_and_the_same_numbers(tmp_path):
+    corpus = tmp_path / "proverbs.txt"
+    corpus.write_text("\n".join(PROVERBS * 4) + "\n", encoding="utf8")
+    run = tmp_path / "run"
+    pretrain(tiny_config(corpus, training__max_steps=4), run, silent=True)
+    results = tmp_path / "results" / "bilm"  # what the project commits: no pipeline copy
+    results.mkdir(parents=True)
+    for name in COMMITTED:
+        shutil.copyfile(run / "final" / name, results / name)
+    shutil.copyfile(run / "log.jsonl", results / "log.jsonl")
+    output = tmp_path / "runs" / "x" / "bilm"
+    done = subprocess.run([sys.executable, "scripts/bilm_from_results.py", str(results), str(output)],
+                          cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (output / "log.jsonl").read_bytes() == (run / "log.jsonl").read_bytes()
+    # evaluate-lm reads it as it reads the run itself
+    assert evaluate(output, corpus) == evaluate(run, corpus)
+    # the pipeline holds the committed weights
+    words = PROVERBS[0].split()
+    expected = load_allennlp(results / "options.json", results / "weights.hdf5").embed([words])[0]
+    nlp = spacy.load(output / "final" / "pipeline")
+    numpy.testing.assert_allclose(nlp(Doc(nlp.vocab, words=words))._.elmo_layers, expected, atol=1e-6)
+
+
+def test_an_incomplete_folder_is_named(tmp_path):
+    (tmp_path / "bilm").mkdir()
+    (tmp_path / "bilm" / "options.json").write_text("{}")
+    done = subprocess.run([sys.executable, "scripts/bilm_from_results.py", str(tmp_path / "bilm"),
+                           str(tmp_path / "out")], cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 1 and "weights.hdf5" in done.stdout and str(tmp_path / "bilm") in done.stdout
+    assert not (tmp_path / "out").exists()
