@@ -20,7 +20,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1/v2)
 from .convert import init_bilm_from
 from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
-from .errors import Errors
+from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
 from .layers import get_bilm
 from .torch_files import UnsafeFileError
@@ -256,7 +256,7 @@ class Elmo(TrainablePipe):
         validate_get_examples(get_examples, "Elmo.initialize")
         self.model.initialize()
         if weights is None:
-            warnings.warn(Errors.E111.format(name=self.name))
+            warnings.warn(Warnings.W111.format(name=self.name))
         else:
             init_bilm_from(get_bilm(self.model), weights, name=self.name)
         if nlp is not None:

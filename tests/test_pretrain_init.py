@@ -13,7 +13,7 @@ from spacy_elmo.convert import convert_to_pipeline
 from spacy_elmo.pretrain import PretrainSettings, load_config, pretrain
 from spacy_elmo.pretrain.train import Trainer
 
-from .conftest import random_bilm
+from .conftest import random_bilm, require_conll03
 from .test_pretrain_train import PROVERBS, TINY, cli, cli_args, tiny_config
 
 
@@ -205,11 +205,11 @@ def test_every_shipped_pretraining_config_names_init_bilm():
 # --- project: the text adapt-bilm continues pretraining on -------------------------
 
 
-def test_conll03_words_are_the_training_sentences(tmp_path, shared_data):
+def test_conll03_words_are_the_training_sentences(tmp_path):
     project = Path(__file__).resolve().parents[1] / "project"
     output = tmp_path / "train.txt"
     run = subprocess.run([sys.executable, "scripts/conll03_words.py",
-                          str(shared_data / "conll2003" / "eng.train"), str(output)],
+                          str(require_conll03() / "eng.train"), str(output)],
                          cwd=project, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     lines = output.read_text(encoding="utf8").splitlines()

@@ -7,7 +7,7 @@ import torch
 from confection import Config
 
 from ..elmo_format import save_allennlp
-from ..errors import Errors
+from ..errors import Warnings
 from .checkpoint import CONFIG_FILE, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -40,6 +40,6 @@ def _export_pipeline(options: Path, weights: Path, output: Path, lang: str) -> N
     try:
         from ..convert import convert_to_pipeline
     except ImportError as err:
-        warnings.warn(Errors.E324.format(error=err))
+        warnings.warn(Warnings.W324.format(error=err))
         return
     convert_to_pipeline(options, weights, output, lang)
