@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from thinc.api import Ops, Ragged
 from thinc.types import ArrayXd, Floats2d, Floats3d, Floats4d, Ints1d
 
@@ -82,6 +82,12 @@ def deserialize_elmo_data(obj: Any, chain=None):
     if isinstance(obj, dict) and _MSG_KEY in obj:
         return ElmoData.from_msg(obj)
     return obj if chain is None else chain(obj)
+
+
+def is_skipped(token: Token) -> bool:
+    """Whitespace tokens are not given to the biLM (it never saw them in training): their
+    ELMo rows are zeros."""
+    return token.is_space
 
 
 def get_batch_id(docs: Iterable[Doc]) -> int:

@@ -38,7 +38,6 @@ class Warnings(metaclass=_WithCodes):
         "Resuming with {world_size} processes from a checkpoint written by {saved}: the "
         "random states of the processes are re-seeded, so the run is no longer bit-exact."
     )
-    W324 = "The pipeline export needs spacy_elmo.convert.convert_to_pipeline: {error}"
 
 
 class Errors(metaclass=_WithCodes):

@@ -18,7 +18,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1/v2)
-from .convert import init_bilm_from
+from .model_files import init_bilm_from
 from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
 from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions

@@ -9,12 +9,12 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
+from .._cli_app import app
 from ..convert import convert_efml_to_pipeline, convert_to_pipeline
 from ..errors import Errors
 
 
-@app.command("convert")
+@app.command("convert", short_help="Convert ELMo or ELMoForManyLangs models to spaCy pipelines.")
 def convert_cli(
     paths: List[Path] = typer.Argument(
         ..., help="OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (original ELMo files), or "

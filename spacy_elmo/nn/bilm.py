@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..errors import Errors
+from .embedder import Embedder
 from .lstm import BiLstmStack, State
 from .options import ElmoOptions
 from .token_encoder import CharCNNEncoder
@@ -115,8 +116,6 @@ class BiLM(nn.Module):
         Eval mode, no gradients; sentences are batched sorted by length. See
         ``spacy_elmo.nn.embedder.Embedder`` for the options (``stateful``, caching).
         """
-        from .embedder import Embedder
-
         return Embedder(self, batch_size=batch_size, **kwargs)(sentences)
 
 

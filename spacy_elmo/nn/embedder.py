@@ -1,14 +1,16 @@
 """Batched, cached inference over token lists with a ``BiLM``."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 
 from ..errors import Errors
-from .bilm import BiLM
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
+
+if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
+    from .bilm import BiLM
 
 
 class TokenCache:
@@ -26,7 +28,7 @@ class TokenCache:
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
         self._stamp: Optional[Tuple] = None
 
-    def lookup(self, bilm: BiLM, words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
+    def lookup(self, bilm: "BiLM", words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
         """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
         encoder = bilm.token_encoder
         stamp = tuple(
@@ -62,7 +64,7 @@ class TokenCache:
 ENCODE_CHUNK = 256
 
 
-def _encode_words(bilm: BiLM, words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
+def _encode_words(bilm: "BiLM", words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
@@ -85,7 +87,7 @@ class Embedder:
     """
 
     def __init__(
-        self, bilm: BiLM, batch_size: int = 64, stateful: bool = False,
+        self, bilm: "BiLM", batch_size: int = 64, stateful: bool = False,
         cache: Optional[TokenCache] = None,
     ) -> None:
         self.bilm = bilm

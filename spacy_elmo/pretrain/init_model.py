@@ -7,7 +7,7 @@ into a fresh ``LanguageModel``. What PATH may be, one reader per kind, tried in 
 - a pretraining output directory (its final/) or that final/ directory: the biLM,
   the softmax (lm_head.pt) and its vocabulary (vocab.txt);
 - a directory with options.json + weights.hdf5, or a spaCy pipeline with an "elmo"
-  component (``convert.bilm_from_directory``): the biLM only.
+  component (``model_files.bilm_from_directory``): the biLM only.
 
 Another kind of model plugs in as one more function in ``READERS``, before the last.
 Only a run that starts reads PATH; a resumed run continues from its checkpoint.
@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..convert import OPTIONS_NAME, bilm_from_directory, option_differences
+from ..model_files import OPTIONS_NAME, bilm_from_directory, option_differences
 from ..efml_format import is_efml_dir
 from ..errors import Errors
 from ..nn.bilm import BiLM
