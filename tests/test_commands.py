@@ -14,9 +14,7 @@ from spacy_elmo.cli import app
 from spacy_elmo.commands.embed_file import embed_file
 from spacy_elmo.nn import Embedder
 
-from .component_fixtures import (  # noqa: F401
-    one_thread, reference_layers, tiny_bilm, tiny_files, tiny_pipeline_dir,
-)
+from .component_helpers import reference_layers
 
 SENTENCES = [
     "The cat sat on the mat .",

@@ -12,10 +12,7 @@ from spacy.util import registry
 
 from spacy_elmo.convert import convert_to_pipeline
 
-from .component_fixtures import (  # noqa: F401
-    TEXTS, copied_model_files, ewt_words, fixture_files, make_nlp, nlp, one_thread,
-    reference_layers, tiny_bilm, tiny_files, tiny_pipeline_dir,
-)
+from .component_helpers import TEXTS, reference_layers
 
 ATOL = 1e-5
 

@@ -13,9 +13,13 @@ TINY = CONFIGS / "pretrain_tiny.cfg"
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("pretrain_*.cfg")), ids=lambda p: p.name)
 def test_shipped_config_loads(path):
-    settings = PretrainSettings.from_config(load_config(path))
-    assert settings.training.max_steps > 0
-    assert settings.model.n_characters == 262
+    config = load_config(path)
+    settings = PretrainSettings.from_config(config)
+    # every value the file sets reaches the settings
+    for section in ("model", "training"):
+        for key, value in config[section].items():
+            found = getattr(getattr(settings, section), key)
+            assert found == (tuple(map(tuple, value)) if key == "filters" else value), (section, key)
 
 
 @pytest.mark.parametrize("size", ["small", "medium", "original"])

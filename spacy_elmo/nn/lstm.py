@@ -285,13 +285,3 @@ class BiLstmStack(nn.Module):
             finals.append(final)
             x = out
         return outputs, finals
-
-
-def zero_states(
-    n_layers: int, batch: int, cell_dim: int, proj_dim: int, like: Optional[torch.Tensor] = None
-) -> List[State]:
-    kwargs = {"dtype": like.dtype, "device": like.device} if like is not None else {}
-    return [
-        (torch.zeros(2, batch, proj_dim, **kwargs), torch.zeros(2, batch, cell_dim, **kwargs))
-        for _ in range(n_layers)
-    ]
