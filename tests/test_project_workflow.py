@@ -55,7 +55,7 @@ def test_config_loads(path):
 
 
 @pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: p.name)
-def test_training_config_fills_and_resolves(path, tiny_pipeline_dir):  # noqa: F811
+def test_training_config_fills_and_resolves(path, tiny_pipeline_dir):
     config = load_config(path, overrides={"paths.elmo": str(tiny_pipeline_dir)})
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     resolved = nlp.config.interpolate()
