@@ -8,6 +8,7 @@ import torch
 from ..errors import Errors
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
+from .packed import WeightsVersion
 
 if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
     from .bilm import BiLM
@@ -17,7 +18,7 @@ class TokenCache:
     """A bounded LRU cache of token-encoder outputs, keyed by word.
 
     The token encoder is context-free, so repeated words are encoded once. Entries are
-    dropped whenever the model's parameters change (checked through their versions).
+    dropped whenever the model's weights change (``bilm.weights_version``).
     ``hits`` and ``misses`` count the looked-up words found and encoded.
     """
 
@@ -26,15 +27,11 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
-        self._stamp: Optional[Tuple] = None
+        self._stamp: Optional[Tuple[WeightsVersion, int]] = None
 
     def lookup(self, bilm: "BiLM", words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
         """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
-        encoder = bilm.token_encoder
-        stamp = tuple(
-            (id(p), p._version, p.device)
-            for p in list(encoder.parameters()) + list(encoder.buffers())
-        )
+        stamp = (bilm.weights_version, bilm.weights_version.value)
         if stamp != self._stamp:
             self._vectors.clear()
             self._stamp = stamp
