@@ -14,7 +14,7 @@ from ..convert import convert_efml_to_pipeline, convert_to_pipeline
 from ..errors import Errors
 
 
-@app.command("convert", short_help="Convert ELMo or ELMoForManyLangs models to spaCy pipelines.")
+@app.command("convert")
 def convert_cli(
     paths: List[Path] = typer.Argument(
         ..., help="OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (original ELMo files), or "
