@@ -7,12 +7,14 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .convert import init_bilm_from
+from .model_files import init_bilm_from
 from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options
 
+# The defaults: the published "original" model, run with ElmoSettings' defaults.
 _ORIGINAL = published_options("original")
+_SETTINGS = ElmoSettings()
 
 
 @registry.architectures("spacy-elmo.ElmoModel.v2")
@@ -26,19 +28,19 @@ def build_elmo_model_v2(
     char_dim: int = _ORIGINAL.char_dim,
     filters: Sequence[Sequence[int]] = _ORIGINAL.filters,
     n_highway: int = _ORIGINAL.n_highway,
-    n_characters: int = 262,
-    max_characters_per_token: int = 50,
-    activation: str = "relu",
-    max_length: int = 512,
-    window_overlap: int = 64,
-    batch_size: int = 64,
-    max_batch_tokens: int = 4096,
-    fine_tune: bool = False,
-    token_encoder: str = "elmo",
-    word_dim: int = 0,
-    n_words: int = 0,
-    feature_cache_bytes: int = 1_000_000_000,
-    feature_cache_dtype: str = "float32",
+    n_characters: int = _ORIGINAL.n_characters,
+    max_characters_per_token: int = _ORIGINAL.max_characters_per_token,
+    activation: str = _ORIGINAL.activation,
+    max_length: int = _SETTINGS.max_length,
+    window_overlap: int = _SETTINGS.window_overlap,
+    batch_size: int = _SETTINGS.batch_size,
+    max_batch_tokens: int = _SETTINGS.max_batch_tokens,
+    fine_tune: bool = _SETTINGS.fine_tune,
+    token_encoder: str = _ORIGINAL.token_encoder,
+    word_dim: int = _ORIGINAL.word_dim,
+    n_words: int = _ORIGINAL.n_words,
+    feature_cache_bytes: int = _SETTINGS.feature_cache_bytes,
+    feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -101,14 +103,14 @@ def build_elmo_model(
     char_dim: int = _ORIGINAL.char_dim,
     filters: Sequence[Sequence[int]] = _ORIGINAL.filters,
     n_highway: int = _ORIGINAL.n_highway,
-    n_characters: int = 262,
-    max_characters_per_token: int = 50,
-    activation: str = "relu",
-    max_length: int = 512,
-    window_overlap: int = 64,
-    batch_size: int = 64,
-    max_batch_tokens: int = 4096,
-    fine_tune: bool = False,
+    n_characters: int = _ORIGINAL.n_characters,
+    max_characters_per_token: int = _ORIGINAL.max_characters_per_token,
+    activation: str = _ORIGINAL.activation,
+    max_length: int = _SETTINGS.max_length,
+    window_overlap: int = _SETTINGS.window_overlap,
+    batch_size: int = _SETTINGS.batch_size,
+    max_batch_tokens: int = _SETTINGS.max_batch_tokens,
+    fine_tune: bool = _SETTINGS.fine_tune,
 ) -> Model[List[Doc], List[ElmoData]]:
     """"spacy-elmo.ElmoModel.v2" with the original token encoder (token_encoder "elmo")."""
     return build_elmo_model_v2(

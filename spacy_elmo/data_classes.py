@@ -9,9 +9,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
-from spacy.tokens import Doc
-from thinc.api import Ops, Ragged
-from thinc.types import ArrayXd, Floats2d, Floats3d, Floats4d, Ints1d
+from spacy.tokens import Doc, Token
+from thinc.types import ArrayXd
 
 # A listener is a Thinc Model named LISTENER_NAME with attributes ``upstream_name`` ("*" or
 # the component's name) and ``receive(batch_id, outputs, backprop)``; see Elmo.update.
@@ -84,6 +83,12 @@ def deserialize_elmo_data(obj: Any, chain=None):
     return obj if chain is None else chain(obj)
 
 
+def is_skipped(token: Token) -> bool:
+    """Whitespace tokens are not given to the biLM (it never saw them in training): their
+    ELMo rows are zeros."""
+    return token.is_space
+
+
 def get_batch_id(docs: Iterable[Doc]) -> int:
     """The id of a batch that the component and its listeners both compute."""
     return sum(sum(token.orth for token in doc) for doc in docs)
@@ -92,40 +97,3 @@ def get_batch_id(docs: Iterable[Doc]) -> int:
 def gradient_arrays(d_outputs: Sequence[Union[ElmoData, ArrayXd]]) -> List[ArrayXd]:
     """The (L+1, n, 2P) gradients from a list of ElmoData (their ``layers``) or arrays."""
     return [d.layers if isinstance(d, ElmoData) else d for d in d_outputs]
-
-
-def layers_to_ragged(ops: Ops, outputs: Sequence[ElmoData]) -> Ragged:
-    """Concatenate the docs' layers token-major: ``dataXd`` (sum n_tokens, k, 2P); Thinc's
-    ``.data`` is its 2-D view (sum n_tokens, k * 2P)."""
-    lengths = ops.asarray1i([data.n_tokens for data in outputs])
-    if not outputs:
-        return Ragged(ops.alloc3f(0, 0, 0), lengths)
-    arrays = [ops.xp.ascontiguousarray(data.layers.transpose(1, 0, 2)) for data in outputs]
-    return Ragged(ops.xp.concatenate(arrays, axis=0), lengths)
-
-
-def ragged_to_layers(ragged: Ragged) -> List[Floats3d]:
-    """The inverse of ``layers_to_ragged`` (for gradients): a (k, n, 2P) array per doc."""
-    ends = numpy.cumsum([int(n) for n in ragged.lengths.tolist()])
-    return [
-        ragged.dataXd[end - n : end].transpose(1, 0, 2)
-        for n, end in zip(ragged.lengths.tolist(), ends.tolist())
-    ]
-
-
-def layers_to_padded(ops: Ops, outputs: Sequence[ElmoData]) -> Tuple[Floats4d, Floats2d]:
-    """Pad the docs' layers: (k, B, T, 2P) zero past each doc, and a (B, T) 0/1 mask."""
-    k = outputs[0].layers.shape[0] if outputs else 0
-    width = outputs[0].width if outputs else 0
-    steps = max((data.n_tokens for data in outputs), default=0)
-    padded = ops.alloc4f(k, len(outputs), steps, width)
-    mask = ops.alloc2f(len(outputs), steps)
-    for row, data in enumerate(outputs):
-        padded[:, row, : data.n_tokens] = data.layers
-        mask[row, : data.n_tokens] = 1.0
-    return padded, mask
-
-
-def padded_to_layers(padded: Floats4d, lengths: Union[Ints1d, Sequence[int]]) -> List[Floats3d]:
-    """The inverse of ``layers_to_padded`` (for gradients): a (k, n, 2P) array per doc."""
-    return [padded[:, row, : int(n)] for row, n in enumerate(lengths)]

@@ -81,7 +81,7 @@ def _np(tensor: torch.Tensor) -> numpy.ndarray:
 def weight_table(bilm: BiLM) -> List[Entry]:
     """Our parameter <-> HDF5 dataset table, with each conversion and why (bilm-tf layout)."""
     opts, enc = bilm.options, bilm.token_encoder
-    F, P, C, D = opts.n_filters, opts.projection_dim, opts.lstm_dim, opts.char_dim
+    C, D = opts.lstm_dim, opts.char_dim
     emb = enc.char_embedding.weight
     table = [
         # The file has no row for padding id 0 (ids are shifted by +1): a zero row goes first.
@@ -160,6 +160,7 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
             c = _read_dataset(handle, path, INITIAL_STATE.format(part="c"), tuple(bilm.initial_c.shape))
             _param(bilm.initial_h)(h)
             _param(bilm.initial_c)(c)
+    bilm.weights_version.bump()  # written in place with copy_
     return bilm
 
 

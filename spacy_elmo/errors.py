@@ -1,7 +1,46 @@
-"""Error messages of spacy-elmo, each with a code, naming what is wrong."""
+"""Error and warning messages of spacy-elmo, each with a code, naming what is wrong.
+
+As in spaCy, reading a message from ``Errors`` or ``Warnings`` gives it with its code in
+front: ``Errors.E001`` is ``"[E001] Options file {path} not found."``.
+"""
 
 
-class Errors:
+class _WithCodes(type):
+    """Prefix every message attribute (``E001``, ``W111``) with its code in brackets."""
+
+    def __getattribute__(cls, name: str):
+        value = super().__getattribute__(name)
+        if name[:1] in "EW" and name[1:].isdigit():
+            return f"[{name}] {value}"
+        return value
+
+
+class Warnings(metaclass=_WithCodes):
+    # spaCy component "elmo": W100-W199
+    W111 = (
+        "Component '{name}': no weights given in [initialize.components.{name}] (weights = "
+        "path): the biLM keeps its random initialization."
+    )
+
+    # Pretraining (spacy_elmo/pretrain): W300-W399
+    W303 = "Corpus file {path} is empty: skipped."
+    W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
+    W308 = (
+        "The corpus has only {found} distinct tokens, fewer than vocab_size={requested}: "
+        "the vocabulary keeps all {found}."
+    )
+    W318 = (
+        "n_samples={n_samples} is not smaller than the vocabulary ({vocab_size} entries): "
+        "the full softmax is used."
+    )
+    W319 = "Mixed precision needs a CUDA device: ignored on {device}."
+    W322 = (
+        "Resuming with {world_size} processes from a checkpoint written by {saved}: the "
+        "random states of the processes are re-seeded, so the run is no longer bit-exact."
+    )
+
+
+class Errors(metaclass=_WithCodes):
     E001 = "Options file {path} not found."
     E002 = "Options file {path} is not valid JSON: {error}"
     E003 = "Options file {path}: {problem}"
@@ -97,13 +136,7 @@ class Errors:
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
     E301 = "Pretraining config: [{section}] {key} must be {expected}, found {found!r}."
     E302 = "Corpus path {path} not found (from [paths] {key})."
-    E303 = "Corpus file {path} is empty: skipped."
-    E304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
     E307 = "Corpus {paths} holds no tokens: nothing to train on."
-    E308 = (
-        "The corpus has only {found} distinct tokens, fewer than vocab_size={requested}: "
-        "the vocabulary keeps all {found}."
-    )
     E309 = "Vocabulary file {path}: line {line} must be '{expected}', found '{found}'."
     E310 = (
         "Output directory {path} already holds a pretraining run ({found}). Use --resume to "
@@ -130,19 +163,9 @@ class Errors:
     )
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."
-    E318 = (
-        "n_samples={n_samples} is not smaller than the vocabulary ({vocab_size} entries): "
-        "the full softmax is used."
-    )
-    E319 = "Mixed precision needs a CUDA device: ignored on {device}."
     E320 = "Checkpoint {path} is not a readable spacy-elmo checkpoint: {error}"
     E321 = "training.device is '{device}' but CUDA is not available."
-    E322 = (
-        "Resuming with {world_size} processes from a checkpoint written by {saved}: the "
-        "random states of the processes are re-seeded, so the run is no longer bit-exact."
-    )
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
-    E324 = "The pipeline export needs spacy_elmo.convert.convert_to_pipeline: {error}"
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
@@ -177,10 +200,6 @@ class Errors:
         "config: {error}"
     )
     E110 = "Pipeline {path} has no 'elmo' component (factory 'elmo')."
-    E111 = (
-        "Component '{name}': no weights given in [initialize.components.{name}] (weights = "
-        "path): the biLM keeps its random initialization."
-    )
     E112 = "Component '{name}': got gradients for {found} docs, but the batch has {expected}."
 
     # frozen-feature cache (layers/feature_cache.py, spacy-elmo.ElmoModel): E700-E719

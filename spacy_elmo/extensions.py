@@ -21,7 +21,7 @@ from typing import Optional, Union
 import numpy
 from spacy.tokens import Doc, Span, Token
 
-from .data_classes import ElmoData
+from .data_classes import ElmoData, is_skipped
 
 DOC_DATA = "elmo"
 DOC_LAYERS = "elmo_layers"
@@ -83,11 +83,6 @@ def _span_vector(span: Span):
     if not rows:
         return numpy.zeros((data.width,), dtype=data.vectors.dtype)
     return data.vectors[rows].mean(axis=0)
-
-
-def is_skipped(token: Token) -> bool:
-    """Whitespace tokens are not given to the biLM (it never saw them in training)."""
-    return token.is_space
 
 
 # Hooks: module-level functions, so that docs holding them still pickle.

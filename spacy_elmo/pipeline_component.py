@@ -5,6 +5,7 @@ spaCy's Tok2Vec and spacy-transformers' Transformer): ``update`` runs the model 
 batch and hands the outputs and a backprop callback to every listener.
 """
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
@@ -18,47 +19,30 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1/v2)
-from .convert import init_bilm_from
 from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
-from .errors import Errors
+from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
-from .layers import get_bilm
+from .layers import ElmoSettings, get_bilm
+from .model_config import model_config_from_options
+from .model_files import init_bilm_from
+from .nn import published_options
 from .torch_files import UnsafeFileError
 
-DEFAULT_CONFIG_STR = """
+# The component's own settings; its [elmo.model] block is written from the published
+# "original" options and the model's run settings, so no default is written twice.
+_SETTINGS_STR = """
 [elmo]
 layer_weights = null
 gamma = 1.0
 store_layers = null
 dtype = "float32"
 set_doc_vectors = false
-
-[elmo.model]
-@architectures = "spacy-elmo.ElmoModel.v2"
-lstm_dim = 4096
-projection_dim = 512
-n_layers = 2
-cell_clip = 3.0
-proj_clip = 3.0
-use_skip_connections = true
-char_dim = 16
-filters = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
-n_highway = 2
-n_characters = 262
-max_characters_per_token = 50
-activation = "relu"
-max_length = 512
-window_overlap = 64
-batch_size = 64
-max_batch_tokens = 4096
-fine_tune = false
-token_encoder = "elmo"
-word_dim = 0
-n_words = 0
-feature_cache_bytes = 1000000000
-feature_cache_dtype = "float32"
 """
-DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
+DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
+DEFAULT_CONFIG["elmo"]["model"] = {
+    **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
+}
+DEFAULT_CONFIG_STR = DEFAULT_CONFIG.to_str()
 DTYPES = ("float32", "float16")
 
 
@@ -256,7 +240,7 @@ class Elmo(TrainablePipe):
         validate_get_examples(get_examples, "Elmo.initialize")
         self.model.initialize()
         if weights is None:
-            warnings.warn(Errors.E111.format(name=self.name))
+            warnings.warn(Warnings.W111.format(name=self.name))
         else:
             init_bilm_from(get_bilm(self.model), weights, name=self.name)
         if nlp is not None:

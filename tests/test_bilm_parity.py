@@ -37,13 +37,17 @@ def test_token_encoder_matches_every_vocabulary_word(fixture_bilm, fixture_dir):
     numpy.testing.assert_allclose(found, expected, atol=1e-6, rtol=0)
 
 
+# The largest difference measured against the fixture is 1.1e-6 (float32 summation order).
+PARITY_ATOL = 2e-6
+
+
 def test_stateful_matches_all_30_sentences(fixture_bilm, fixture_dir, batches):
     embedder = Embedder(fixture_bilm, batch_size=3, stateful=True)
     for i, batch in enumerate(batches):
         outputs = embedder(batch)
         for k, layers in enumerate(outputs):
             numpy.testing.assert_allclose(
-                layers[-1], expected_top(fixture_dir, k, i), atol=1e-5, rtol=0,
+                layers[-1], expected_top(fixture_dir, k, i), atol=PARITY_ATOL, rtol=0,
                 err_msg=f"batch {i}, sentence list {k}",
             )
 
@@ -51,7 +55,7 @@ def test_stateful_matches_all_30_sentences(fixture_bilm, fixture_dir, batches):
 def test_stateless_matches_first_batch(fixture_bilm, fixture_dir, batches):
     outputs = fixture_bilm.embed(batches[0], batch_size=3)
     for k, layers in enumerate(outputs):
-        numpy.testing.assert_allclose(layers[-1], expected_top(fixture_dir, k, 0), atol=1e-5)
+        numpy.testing.assert_allclose(layers[-1], expected_top(fixture_dir, k, 0), atol=PARITY_ATOL, rtol=0)
 
 
 def test_stateless_differs_from_carried_state_later(fixture_bilm, fixture_dir, batches):

@@ -14,9 +14,7 @@ from spacy_elmo.cli import app
 from spacy_elmo.commands.embed_file import embed_file
 from spacy_elmo.nn import Embedder
 
-from .component_fixtures import (  # noqa: F401
-    one_thread, reference_layers, tiny_bilm, tiny_files, tiny_pipeline_dir,
-)
+from .component_helpers import reference_layers
 
 SENTENCES = [
     "The cat sat on the mat .",
@@ -179,7 +177,7 @@ def test_help_texts_keep_brackets_and_whole_sentences():
     assert "a pipeline from `convert` cannot be evaluated" in evaluate
 
 
-def test_evaluate_says_a_converted_pipeline_cannot_be_evaluated(tiny_pipeline_dir, tmp_path):  # noqa: F811
+def test_evaluate_says_a_converted_pipeline_cannot_be_evaluated(tiny_pipeline_dir, tmp_path):
     text = tmp_path / "heldout.txt"
     text.write_text("The cat sat .\n", encoding="utf8")
     result = runner.invoke(app, ["evaluate", str(tiny_pipeline_dir), str(text)])

@@ -1,8 +1,10 @@
 """The "elmo" component: what it writes on docs, tokens and spans, and from which context."""
+import inspect
 import json
 import subprocess
 import sys
 import warnings
+from dataclasses import asdict
 
 import h5py
 import numpy
@@ -10,12 +12,12 @@ import pytest
 from spacy.tokens import Doc
 from spacy.util import registry
 
+from spacy_elmo import ElmoOptions, published_options
 from spacy_elmo.convert import convert_to_pipeline
+from spacy_elmo.layers import ElmoSettings
+from spacy_elmo.pipeline_component import DEFAULT_CONFIG
 
-from .component_fixtures import (  # noqa: F401
-    TEXTS, copied_model_files, ewt_words, fixture_files, make_nlp, nlp, one_thread,
-    reference_layers, tiny_bilm, tiny_files, tiny_pipeline_dir,
-)
+from .component_helpers import TEXTS, reference_layers
 
 ATOL = 1e-5
 
@@ -37,6 +39,24 @@ def test_factory_and_architecture_need_only_spacy(tiny_pipeline_dir):
 @pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ScalarMix.v1"])
 def test_architectures_resolve(name):
     assert callable(registry.architectures.get(name))
+
+
+@pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ElmoModel.v2"])
+def test_default_config_and_builders_describe_the_published_original(name):
+    """One set of defaults: the factory's [model] block and each builder's keyword
+    defaults are the published 5.5B model (lstm 4096, projection 512) run with
+    ElmoSettings' defaults."""
+    model = dict(DEFAULT_CONFIG["elmo"]["model"])
+    assert model.pop("@architectures") == "spacy-elmo.ElmoModel.v2"
+    assert (model["lstm_dim"], model["projection_dim"], model["n_highway"]) == (4096, 512, 2)
+    options = {k: v for k, v in model.items() if k in ElmoOptions.__dataclass_fields__}
+    assert ElmoOptions(**{**options, "filters": tuple(map(tuple, options["filters"]))}) == \
+        published_options("original")
+    assert {k: v for k, v in model.items() if k not in options} == asdict(ElmoSettings())
+    defaults = {k: p.default for k, p in inspect.signature(registry.architectures.get(name)).parameters.items()}
+    for key, value in defaults.items():
+        expected = model[key]
+        assert (list(map(list, value)) if key == "filters" else value) == expected, key
 
 
 def test_layers_equal_bilm_embed(nlp, tiny_bilm):

@@ -12,9 +12,7 @@ from spacy.util import load_model_from_config
 from spacy_elmo.convert import convert_to_pipeline
 from spacy_elmo.data_classes import ElmoData
 
-from .component_fixtures import (  # noqa: F401
-    TEXTS, copied_model_files, make_nlp, nlp, one_thread, tiny_files, tiny_pipeline_dir,
-)
+from .component_helpers import TEXTS
 
 LOAD_AND_SAVE = """
 import sys, numpy, spacy

@@ -7,14 +7,12 @@ from spacy.tokens import Doc
 
 from spacy_elmo import load_allennlp, save_allennlp
 from spacy_elmo.chars import boundary_char_ids, sentences_to_char_ids
+from spacy_elmo.layers import get_bilm
 from spacy_elmo.layers.sequences import (
     Window, assign_positions, batches_by_length, plan_windows, window_bounds,
 )
 from spacy_elmo.nn.embedder import BOS_KEY, EOS_KEY
 
-from .component_fixtures import (  # noqa: F401
-    ewt_words, fixture_files, make_nlp, one_thread, tiny_files,
-)
 from .conftest import random_bilm
 
 WORDS = list("abcdefghij")
@@ -102,3 +100,49 @@ def test_tokens_far_from_cuts_match_one_long_window(
     # Control: without overlap, tokens at the cuts lose their context.
     cut = _long_doc_layers(make_nlp, files, words, 100, 0)
     assert numpy.abs(cut - full).max() > 1e-2
+
+
+def test_fine_tuning_gradients_flow_through_each_owning_window(make_nlp, tiny_files):
+    """Fine-tuning a doc cut into windows: the biLM's gradient is the sum, over the
+    windows, of the gradient of each window's owned positions (worked out with autograd
+    on independent copies of the biLM), and nothing flows from the positions discarded."""
+    nlp = make_nlp(model={"max_length": 4, "window_overlap": 2, "fine_tune": True})
+    model = nlp.get_pipe("elmo").model
+    doc = Doc(nlp.vocab, words=WORDS)
+    d_layers = numpy.random.default_rng(0).normal(size=_doc_shape(model, doc)).astype("float32")
+    outputs, backprop = model.begin_update([doc])
+    backprop([d_layers])
+    found = get_bilm(model).lstm.layers[0].w_hidden.grad
+    reference = load_allennlp(*tiny_files)
+    for k, (start, end) in enumerate(BOUNDS):
+        owned = [i for i in range(start, end) if OWNER[i] == k]
+        layers = _window_layers_train(reference, WORDS, start, end, len(WORDS))
+        d_window = torch.from_numpy(d_layers[:, owned])
+        (layers[:, [i - start for i in owned]] * d_window).sum().backward()
+    expected = reference.lstm.layers[0].w_hidden.grad
+    assert found is not None and expected.abs().max() > 0
+    torch.testing.assert_close(found, expected, atol=1e-5, rtol=1e-4)
+
+
+def _doc_shape(model, doc):
+    bilm = get_bilm(model)
+    return bilm.n_output_layers, len(doc), bilm.output_dim
+
+
+def _window_layers_train(bilm, words, start, end, n):
+    """As ``_window_layers``, keeping the graph for backward."""
+    ids = sentences_to_char_ids([words[start:end]], add_boundaries=False)[0]
+    bos, eos = boundary_char_ids()
+    parts = ([bos[None]] if start == 0 else []) + [ids] + ([eos[None]] if end == n else [])
+    layers, _, _ = bilm(torch.from_numpy(numpy.concatenate(parts))[None])
+    return layers[:, 0, int(start == 0):][:, : end - start]
+
+
+@pytest.mark.parametrize("settings,code", [
+    ({"window_overlap": -1}, "E103"), ({"max_length": 4, "window_overlap": 4}, "E103"),
+    ({"max_length": 0}, "E104"), ({"batch_size": 0}, "E104"), ({"max_batch_tokens": -3}, "E104"),
+])
+def test_bad_window_and_batch_settings_are_refused(make_nlp, settings, code):
+    setting = next(iter(settings)) if code == "E104" else "window_overlap"
+    with pytest.raises(ValueError, match=rf"^\[{code}\] spacy-elmo.ElmoModel: {setting}"):
+        make_nlp(model=settings)

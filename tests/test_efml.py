@@ -1,6 +1,5 @@
 """ELMoForManyLangs models: conformance with the layers the original code computed
 (tests/data/efml, a copy of ../shared/efml-fixtures), the pipeline, and bad input."""
-import json
 import pickle
 import shutil
 import subprocess

@@ -86,7 +86,7 @@ def test_forget_bias_is_not_stored(fixture_dir):
 
 
 def test_missing_options_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothere.json"):
+    with pytest.raises(FileNotFoundError, match=r"^\[E001\] Options file .*nothere\.json not found"):
         read_options(tmp_path / "nothere.json")
 
 

@@ -20,9 +20,6 @@ from spacy_elmo import save_allennlp
 from spacy_elmo.convert import init_bilm_from
 from spacy_elmo.layers import FeatureCache, feature_cache, get_bilm
 
-from .component_fixtures import (  # noqa: F401
-    ewt_words, make_nlp, one_thread, tiny_files, tiny_pipeline_dir,
-)
 from .conftest import random_bilm
 
 TEXTS = [

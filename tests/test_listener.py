@@ -2,6 +2,7 @@
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 from thinc.api import Adam, Config
 
@@ -9,7 +10,6 @@ from spacy_elmo.convert import model_config_from_options
 from spacy_elmo.elmo_format import read_options
 from spacy_elmo.layers import get_bilm
 
-from .component_fixtures import tiny_files  # noqa: F401
 
 TRAIN = [
     ("I like green eggs", ["PRP", "VBP", "JJ", "NNS"]),
@@ -81,14 +81,15 @@ def test_tagger_overfits_on_elmo_features_and_survives_io(build, tmp_path):
     assert losses["tagger"] < 0.05
     for text, tags in TRAIN:
         assert [t.tag_ for t in nlp(text)] == tags
-    weights = nlp.get_pipe("tagger").model.get_ref("tok2vec").get_ref("mix").attrs
     nlp.to_disk(tmp_path / "p")
     reloaded = spacy.load(tmp_path / "p")
     for text, tags in TRAIN:
         assert [t.tag_ for t in reloaded(text)] == tags
         numpy.testing.assert_allclose(
             reloaded(text)._.elmo_vectors, nlp(text)._.elmo_vectors, atol=1e-6)
-    assert weights is not None
+    mixes = [p.get_pipe("tagger").model.get_ref("tok2vec").get_ref("mix") for p in (nlp, reloaded)]
+    trained, loaded = (m.shims[0]._model.scalars.detach() for m in mixes)
+    assert torch.equal(trained, loaded) and not torch.equal(trained, torch.zeros_like(trained))
 
 
 def test_scalar_mix_is_learned_and_frozen_bilm_unchanged(build):

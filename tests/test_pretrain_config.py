@@ -2,9 +2,10 @@
 from pathlib import Path
 
 import pytest
+from confection import Config
 
 from spacy_elmo import published_options
-from spacy_elmo.pretrain.config import PretrainSettings, load_config, run_differences
+from spacy_elmo.pretrain.config import DEFAULT_CONFIG, PretrainSettings, load_config, run_differences
 from spacy_elmo.pretrain.train import learning_rate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "project" / "configs"
@@ -13,9 +14,13 @@ TINY = CONFIGS / "pretrain_tiny.cfg"
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("pretrain_*.cfg")), ids=lambda p: p.name)
 def test_shipped_config_loads(path):
-    settings = PretrainSettings.from_config(load_config(path))
-    assert settings.training.max_steps > 0
-    assert settings.model.n_characters == 262
+    config = load_config(path)
+    settings = PretrainSettings.from_config(config)
+    # every value the file sets reaches the settings
+    for section in ("model", "training"):
+        for key, value in config[section].items():
+            found = getattr(getattr(settings, section), key)
+            assert found == (tuple(map(tuple, value)) if key == "filters" else value), (section, key)
 
 
 @pytest.mark.parametrize("size", ["small", "medium", "original"])
@@ -53,3 +58,12 @@ def test_learning_rate_schedules():
     assert learning_rate(50, 1.0, "linear", 0, 100) == pytest.approx(0.5)
     assert learning_rate(50, 1.0, "cosine", 0, 100) == pytest.approx(0.5)
     assert learning_rate(100, 1.0, "cosine", 0, 100) == pytest.approx(0.0)
+
+
+def test_default_model_is_the_published_original():
+    """[model]'s defaults: the published 5.5B model's options.json (lstm 4096, projection
+    512, two highway layers, the seven published filters)."""
+    settings = PretrainSettings.from_config(Config().from_str(DEFAULT_CONFIG))
+    assert settings.model == published_options("original")
+    assert (settings.model.lstm_dim, settings.model.projection_dim, settings.model.n_highway) == (4096, 512, 2)
+    assert settings.model.filters[-1] == (7, 1024) and len(settings.model.filters) == 7

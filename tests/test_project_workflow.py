@@ -12,17 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import spacy
 from spacy.schemas import ConfigSchemaPretrain, ConfigSchemaTraining
 from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_elmo import load_allennlp
 
-from .component_fixtures import tiny_files, tiny_pipeline_dir  # noqa: F401
 from .conftest import EWT, ROOT, UNER, require_conll03
 
 PROJECT = ROOT / "project"
@@ -49,12 +46,15 @@ STEPS = {
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_loads(path):
+    """Each config has the sections its kind needs (spaCy training or pretraining)."""
     config = load_config(path)
-    assert config
+    needed = {"paths", "corpus", "model", "training"} if path in PRETRAIN_CONFIGS else {
+        "paths", "nlp", "components", "corpora", "training", "initialize"}
+    assert needed <= set(config), sorted(needed - set(config))
 
 
 @pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: p.name)
-def test_training_config_fills_and_resolves(path, tiny_pipeline_dir):  # noqa: F811
+def test_training_config_fills_and_resolves(path, tiny_pipeline_dir):
     config = load_config(path, overrides={"paths.elmo": str(tiny_pipeline_dir)})
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     resolved = nlp.config.interpolate()
@@ -262,11 +262,8 @@ def test_trained_elmo_ner_pipeline_predicts_in_a_fresh_process(workflow):
 
 def test_second_run_skips_every_step(workflow):
     project, name, variables, _ = workflow
-    start = time.time()
     result = _run(project, name, variables)
-    seconds = time.time() - start
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for step in STEPS[name]:
         assert f"Skipping '{step}': nothing changed" in result.stdout, step
     assert "Running command" not in result.stdout
-    assert seconds < 60, seconds

@@ -21,7 +21,6 @@ from spacy_elmo.pretrain.checkpoint import latest_checkpoint, load_checkpoint
 from spacy_elmo.pretrain.evaluate import load_language_model
 from spacy_elmo.torch_files import UnsafeFileError
 
-from .component_fixtures import make_nlp, one_thread, tiny_files, tiny_pipeline_dir  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "project" / "configs" / "pretrain_tiny.cfg"

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
+from .._cli_app import app
 from ..convert import convert_efml_to_pipeline, convert_to_pipeline
 from ..errors import Errors
 

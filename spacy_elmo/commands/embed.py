@@ -5,7 +5,7 @@ from typing import Optional, Tuple
 import typer
 from wasabi import msg
 
-from ..cli import app
+from .._cli_app import app
 from ..errors import Errors
 from .embed_file import MODES, embed_file
 

@@ -20,7 +20,7 @@ import h5py
 import numpy
 from tqdm import tqdm
 
-from ..convert import bilm_from_directory
+from ..model_files import bilm_from_directory
 from ..errors import Errors
 from ..nn import BiLM, Embedder
 from .output_file import atomic_output, check_output

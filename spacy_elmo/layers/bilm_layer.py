@@ -5,7 +5,6 @@
 layers. ``convert_inputs`` pads the sequences into a table of distinct words and a (B, T)
 index; ``convert_outputs`` unpads the (L+1, B, T, 2P) result, and pads gradients back.
 """
-import itertools
 import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -72,17 +71,16 @@ class CachedBiLM(nn.Module):
         return torch.stack([found[w] for w in words])
 
     def reset_cache(self) -> None:
-        """Forget cached token vectors and sequence outputs."""
+        """The weights changed in place: forget every value derived from them (token
+        vectors, sequence outputs, packed weights)."""
+        self.bilm.weights_version.bump()
         self.cache = TokenCache(self.cache.max_size)
         self.features.clear()
 
     def weights_stamp(self) -> Tuple:
-        """Identity, storage and version of every weight and buffer: changes whenever
-        torch writes them (load_state_dict, copy_, a move to another device)."""
-        return tuple(
-            (id(t), t.data_ptr(), t._version, t.device)
-            for t in itertools.chain(self.bilm.parameters(), self.bilm.buffers())
-        )
+        """The biLM's ``weights_version`` (the object and its value): changes whenever
+        the weights are written (loading, a device move, an optimizer step)."""
+        return (self.bilm.weights_version, self.bilm.weights_version.value)
 
 
 def BiLMLayer(

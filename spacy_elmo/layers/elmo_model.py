@@ -69,9 +69,10 @@ def get_bilm(model: Model) -> BiLM:
 
 
 def reset_token_cache(model: Model) -> None:
-    """Forget cached token vectors and sequence outputs. Optimizer steps (finish_update)
-    and loading weights with torch (load_state_dict, copy_) already do; call it after
-    other in-place edits."""
+    """Forget every value derived from the weights (token vectors, sequence outputs,
+    packed weights). Optimizer steps (finish_update), loading weights (load_state_dict,
+    the weight-file readers) and device moves already do; call it after any other
+    in-place edit of the weights (e.g. ``param.add_`` under ``torch.no_grad``)."""
     cached_bilm(bilm_layer(model)).reset_cache()
 
 

@@ -38,10 +38,6 @@ class ElmoListener(Model):
         # the sample batch of initialize(): zeros stand in for its missing ELMo data
         self._init_batch_id: Optional[int] = None
 
-    @classmethod
-    def get_batch_id(cls, inputs: List[Doc]) -> int:
-        return get_batch_id(inputs)
-
     def link(self, upstream: str, width: int, n_layers: int) -> None:
         """Called by the upstream component when it adopts this listener: check widths."""
         if self.has_dim("nO") and self.get_dim("nO") != width:

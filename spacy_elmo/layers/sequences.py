@@ -17,8 +17,8 @@ from typing import Iterator, List, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 
-from ..extensions import is_skipped
-from ..nn.embedder import BOS_KEY, EOS_KEY, Key
+from ..data_classes import is_skipped
+from ..nn.lexicon import BOS_KEY, EOS_KEY, Key
 
 
 @dataclass

@@ -5,8 +5,10 @@ import torch
 from torch import nn
 
 from ..errors import Errors
+from .embedder import Embedder
 from .lstm import BiLstmStack, State
 from .options import ElmoOptions
+from .packed import WeightsVersion
 from .token_encoder import CharCNNEncoder
 
 
@@ -25,11 +27,13 @@ class BiLM(nn.Module):
     def __init__(self, options: ElmoOptions) -> None:
         super().__init__()
         self.options = options
-        self.token_encoder = CharCNNEncoder(options)
+        # shared by every part: the caches of values derived from the weights key on it
+        self.weights_version = WeightsVersion()
+        self.token_encoder = CharCNNEncoder(options, self.weights_version)
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
             options.n_layers, options.cell_clip, options.proj_clip,
-            options.use_skip_connections, options.forget_bias,
+            options.use_skip_connections, options.forget_bias, self.weights_version,
         )
         L, C, P = options.n_layers, options.lstm_dim, options.projection_dim
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
@@ -108,6 +112,16 @@ class BiLM(nn.Module):
         with torch.no_grad():
             self.initial_h.copy_(h)
             self.initial_c.copy_(c)
+        self.weights_version.bump()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.weights_version.bump()  # load_state_dict, on the biLM or a model holding it
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        self.weights_version.bump()  # .to(), .cuda(), .half(): new tensors
+        return out
 
     def embed(self, sentences: Sequence[Sequence[str]], batch_size: int = 64, **kwargs):
         """Embed token lists: a list of float32 arrays (L+1, n_tokens, 2P), one per sentence.
@@ -115,8 +129,6 @@ class BiLM(nn.Module):
         Eval mode, no gradients; sentences are batched sorted by length. See
         ``spacy_elmo.nn.embedder.Embedder`` for the options (``stateful``, caching).
         """
-        from .embedder import Embedder
-
         return Embedder(self, batch_size=batch_size, **kwargs)(sentences)
 
 

@@ -1,21 +1,24 @@
 """Batched, cached inference over token lists with a ``BiLM``."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 
 from ..errors import Errors
-from .bilm import BiLM
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
+from .packed import WeightsVersion
+
+if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
+    from .bilm import BiLM
 
 
 class TokenCache:
     """A bounded LRU cache of token-encoder outputs, keyed by word.
 
     The token encoder is context-free, so repeated words are encoded once. Entries are
-    dropped whenever the model's parameters change (checked through their versions).
+    dropped whenever the model's weights change (``bilm.weights_version``).
     ``hits`` and ``misses`` count the looked-up words found and encoded.
     """
 
@@ -24,15 +27,11 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
-        self._stamp: Optional[Tuple] = None
+        self._stamp: Optional[Tuple[WeightsVersion, int]] = None
 
-    def lookup(self, bilm: BiLM, words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
+    def lookup(self, bilm: "BiLM", words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
         """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
-        encoder = bilm.token_encoder
-        stamp = tuple(
-            (id(p), p._version, p.device)
-            for p in list(encoder.parameters()) + list(encoder.buffers())
-        )
+        stamp = (bilm.weights_version, bilm.weights_version.value)
         if stamp != self._stamp:
             self._vectors.clear()
             self._stamp = stamp
@@ -62,7 +61,7 @@ class TokenCache:
 ENCODE_CHUNK = 256
 
 
-def _encode_words(bilm: BiLM, words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
+def _encode_words(bilm: "BiLM", words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
@@ -85,7 +84,7 @@ class Embedder:
     """
 
     def __init__(
-        self, bilm: BiLM, batch_size: int = 64, stateful: bool = False,
+        self, bilm: "BiLM", batch_size: int = 64, stateful: bool = False,
         cache: Optional[TokenCache] = None,
     ) -> None:
         self.bilm = bilm

@@ -1,4 +1,6 @@
 """Highway layers with the gate meaning of the original bilm-tf code."""
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -17,11 +19,11 @@ class Highway(nn.Module):
     and transform of a layer run as one matmul with pre-packed weights (``packed``).
     """
 
-    def __init__(self, width: int, n_layers: int) -> None:
+    def __init__(self, width: int, n_layers: int, version: Optional[packed.WeightsVersion] = None) -> None:
         super().__init__()
         self.carry = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
         self.transform = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
-        self._packs = packed.PackedWeights()
+        self._packs = packed.PackedWeights(version)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (..., width)

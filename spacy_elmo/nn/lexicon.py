@@ -60,7 +60,8 @@ class EfmlLexicon(nn.Module):
         self.n_characters, self.n_words, self.max_chars = n_characters, n_words, max_chars
         self.register_buffer("chars_utf8", torch.zeros(0, dtype=torch.uint8))
         self.register_buffer("words_utf8", torch.zeros(0, dtype=torch.uint8))
-        self._tables: Optional[Tuple[Tuple, Dict[str, int], Dict[str, int]]] = None
+        # decoded from the buffers on first use; dropped when they are set or loaded
+        self._tables: Optional[Tuple[Dict[str, int], Dict[str, int]]] = None
 
     def set_entries(self, chars: Sequence[str], words: Sequence[str]) -> None:
         """Store the vocabularies: ``chars[i]`` is char id i, ``words[i]`` word id i."""
@@ -97,16 +98,14 @@ class EfmlLexicon(nn.Module):
 
     def _lookup_tables(self) -> Tuple[Dict[str, int], Dict[str, int]]:
         """{entry: id + 1} for chars and words, decoded once per buffer contents."""
-        stamp = tuple((id(b), b._version) for b in (self.chars_utf8, self.words_utf8))
-        if self._tables is None or self._tables[0] != stamp:
+        if self._tables is None:
             chars = _from_buffer(self.chars_utf8, self.n_characters)
             words = _from_buffer(self.words_utf8, self.n_words)
             self._tables = (
-                stamp,
                 {entry: i + 1 for i, entry in enumerate(chars)},
                 {entry: i + 1 for i, entry in enumerate(words)},
             )
-        return self._tables[1], self._tables[2]
+        return self._tables
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # The buffers' byte lengths depend on the vocabularies, not on the options the
@@ -117,6 +116,7 @@ class EfmlLexicon(nn.Module):
                 current = getattr(self, name)
                 setattr(self, name, current.new_zeros(stored.shape))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._tables = None
 
 
 def _check_entries(entries: Sequence[str], expected: int, specials: Sequence[str]) -> None:

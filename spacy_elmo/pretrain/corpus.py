@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 
 SOTU_PREFIX = "sotu:"
 SOTU_HELDOUT_FROM = 2015  # held out: the addresses of 2015 and later
@@ -68,10 +68,10 @@ def usable_files(paths: Sequence[Path], warn: bool = True) -> List[Path]:
             head = handle.read(BINARY_PROBE)
         if not head.strip():
             if warn:
-                warnings.warn(Errors.E303.format(path=path))
+                warnings.warn(Warnings.W303.format(path=path))
         elif b"\x00" in head:
             if warn:
-                warnings.warn(Errors.E304.format(path=path, n_bytes=BINARY_PROBE))
+                warnings.warn(Warnings.W304.format(path=path, n_bytes=BINARY_PROBE))
         else:
             kept.append(path)
     return kept

@@ -1,13 +1,12 @@
 """The final export of a run: the original format, the softmax, and a spaCy pipeline."""
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
 from confection import Config
 
+from ..convert import convert_to_pipeline
 from ..elmo_format import save_allennlp
-from ..errors import Errors
 from .checkpoint import CONFIG_FILE, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -30,16 +29,7 @@ def export_final(
     torch.save({k: v.detach().cpu() for k, v in lm.head.state_dict().items()}, tmp / HEAD_FILE)
     vocab.to_disk(tmp / VOCAB_FILE)
     config.to_disk(tmp / CONFIG_FILE)
-    _export_pipeline(options, weights, tmp / PIPELINE, lang)
+    convert_to_pipeline(options, weights, tmp / PIPELINE, lang)
     shutil.rmtree(final_dir, ignore_errors=True)
     tmp.rename(final_dir)
     return final_dir
-
-
-def _export_pipeline(options: Path, weights: Path, output: Path, lang: str) -> None:
-    try:
-        from ..convert import convert_to_pipeline
-    except ImportError as err:
-        warnings.warn(Errors.E324.format(error=err))
-        return
-    convert_to_pipeline(options, weights, output, lang)

@@ -7,7 +7,7 @@ into a fresh ``LanguageModel``. What PATH may be, one reader per kind, tried in 
 - a pretraining output directory (its final/) or that final/ directory: the biLM,
   the softmax (lm_head.pt) and its vocabulary (vocab.txt);
 - a directory with options.json + weights.hdf5, or a spaCy pipeline with an "elmo"
-  component (``convert.bilm_from_directory``): the biLM only.
+  component (``model_files.bilm_from_directory``): the biLM only.
 
 Another kind of model plugs in as one more function in ``READERS``, before the last.
 Only a run that starts reads PATH; a resumed run continues from its checkpoint.
@@ -18,11 +18,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..convert import OPTIONS_NAME, bilm_from_directory, option_differences
+from ..model_files import OPTIONS_NAME, bilm_from_directory, option_differences
 from ..efml_format import is_efml_dir
 from ..errors import Errors
 from ..nn.bilm import BiLM
 from ..nn.options import ElmoOptions
+from ..torch_files import UnsafeFileError, load_tensors
 from .checkpoint import CHECKPOINTS, FINAL, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -66,7 +67,9 @@ def read_init_model(path: str, options: ElmoOptions) -> InitModel:
         raise ValueError(Errors.E650.format(path=path, problem=Errors.E651))
     try:
         model = next(m for m in (read(path) for read in READERS) if m is not None)
-    except Exception as err:  # the readers' errors name the file and what is wrong
+    except UnsafeFileError:  # pickled objects: refused as they are, nothing was run
+        raise
+    except (ValueError, OSError) as err:  # the readers' errors name the file and what is wrong
         raise ValueError(Errors.E650.format(path=path, problem=err)) from None
     found = model.bilm.options
     diffs = [f"{key} is {getattr(found, key)!r} there, {getattr(options, key)!r} in [model]"
@@ -90,10 +93,7 @@ def _pretraining_output(path: Path) -> Optional[InitModel]:
 
 
 def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
-    try:
-        head = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign file: say which
-        raise ValueError(Errors.E654.format(file=path, problem=err)) from None
+    head = load_tensors(path, path)  # a truncated or foreign file: an error naming it
     expected = {"weight": (n_words, dim), "bias": (n_words,)}
     found = {k: tuple(v.shape) for k, v in head.items()} if isinstance(head, dict) else head
     if found != expected:

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from wasabi import Printer
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..nn.bilm import BiLM
 from . import checkpoint as ckpt
 from .batch import CharIds, encode_sentences, encode_windows
@@ -245,10 +245,10 @@ class Trainer:
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self.sampled = t.softmax == "sampled" and t.n_samples < len(vocab)
         if t.softmax == "sampled" and not self.sampled and env.is_main:
-            warnings.warn(Errors.E318.format(n_samples=t.n_samples, vocab_size=len(vocab)))
+            warnings.warn(Warnings.W318.format(n_samples=t.n_samples, vocab_size=len(vocab)))
         self.amp = t.mixed_precision and env.device.type == "cuda"
         if t.mixed_precision and not self.amp and env.is_main:
-            warnings.warn(Errors.E319.format(device=env.device))
+            warnings.warn(Warnings.W319.format(device=env.device))
 
     def _optimizer(self) -> torch.optim.Optimizer:
         t = self.t
@@ -291,6 +291,7 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), clip)
         self._check_finite(float(norm), "gradient norm")
         self.optimizer.step()
+        self.lm.bilm.weights_version.bump()  # its cached derived weights (evaluation) are stale
         self.states = finals
         self.step += 1
         self.tokens_seen += int(count[0])
@@ -399,5 +400,5 @@ class Trainer:
         if data["world_size"] == self.env.world_size:
             ckpt.set_rng_state(data["rng"][self.env.rank])
         elif self.env.is_main:
-            warnings.warn(Errors.E322.format(
+            warnings.warn(Warnings.W322.format(
                 world_size=self.env.world_size, saved=data["world_size"]))

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, List, Sequence, Union
 import numpy
 
 from ..chars import BOS_TOKEN, EOS_TOKEN
-from ..errors import Errors
+from ..errors import Errors, Warnings
 
 UNK_TOKEN = "<UNK>"
 SPECIALS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
@@ -59,6 +59,6 @@ def build_vocab(counts: Counter, size: int, min_count: int = 1, warn: bool = Tru
     """
     candidates = [(w, c) for w, c in counts.items() if c >= min_count and w not in SPECIALS]
     if warn and len(candidates) < size:
-        warnings.warn(Errors.E308.format(found=len(candidates), requested=size))
+        warnings.warn(Warnings.W308.format(found=len(candidates), requested=size))
     candidates.sort(key=lambda item: (-item[1], item[0]))
     return Vocab(w for w, _ in candidates[:size])

@@ -1,0 +1,123 @@
+"""The package's imports point one way: no cycles, and spacy_elmo/nn/ is pure PyTorch.
+
+The graph is read from the source with ``ast``: every import, at module level or inside a
+function (a lazy import is still a dependency), except those under ``if TYPE_CHECKING:``
+(annotations only, never run). Importing a package's module does not count as importing
+the package's ``__init__`` (Python runs it first, whichever module asks).
+"""
+import ast
+import importlib
+from pathlib import Path
+from typing import Dict, Set
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "spacy_elmo"
+NAME = PACKAGE.name
+
+
+def _module_name(path: Path) -> str:
+    parts = (NAME,) + path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """All nodes, skipping the bodies of ``if TYPE_CHECKING:``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+            else:
+                stack.append(child)
+
+
+def _imports(module: str, path: Path) -> Set[str]:
+    """Absolute names imported by ``module``; ``from X import y`` gives X.y when that is a
+    module (X is then only the package it lives in), else X."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: len(module.split(".")) - node.level + is_package]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            names = [f"{target}.{alias.name}" for alias in node.names]
+            found.update(n for n in names if n in MODULES)
+            if not all(n in MODULES for n in names):  # a name defined in target itself
+                found.add(target)
+    return found
+
+
+def _graph() -> Dict[str, Set[str]]:
+    return {name: {m for m in _imports(name, path) if m in MODULES and m != name}
+            for name, path in MODULES.items()}
+
+
+def _find_cycle(graph: Dict[str, Set[str]]):
+    done, on_path, path = set(), set(), []
+
+    def visit(node):
+        on_path.add(node)
+        path.append(node)
+        for dep in sorted(graph[node]):
+            if dep in on_path:
+                return path[path.index(dep):] + [dep]
+            if dep not in done:
+                cycle = visit(dep)
+                if cycle:
+                    return cycle
+        on_path.discard(node)
+        path.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        if start not in done:
+            cycle = visit(start)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_graph_sees_lazy_and_relative_imports():
+    """The reader itself: known edges of today's code (relative, nested and package imports)."""
+    graph = _graph()
+    assert "spacy_elmo._cli_app" in graph["spacy_elmo.commands.embed"]
+    assert "spacy_elmo.nn.embedder" in graph["spacy_elmo.nn.bilm"]
+    assert "spacy_elmo.nn.bilm" not in graph["spacy_elmo.nn.embedder"]  # TYPE_CHECKING only
+    assert "spacy_elmo.pretrain.train" in graph["spacy_elmo.pretrain.cli"]  # inside a function
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_the_import_graph_has_no_cycle():
+    assert _find_cycle(_graph()) is None
+
+
+def test_nn_imports_no_spacy_or_thinc():
+    """spacy_elmo/nn and everything it imports from the package stay pure PyTorch."""
+    graph = _graph()
+    reached = {m for m in MODULES if m.startswith(f"{NAME}.nn")}
+    todo = list(reached)
+    while todo:
+        for dep in graph[todo.pop()] - reached:
+            if dep != NAME:
+                reached.add(dep)
+                todo.append(dep)
+    for module in sorted(reached):
+        outside = {m.split(".")[0] for m in _imports(module, MODULES[module])}
+        assert not outside & {"spacy", "thinc"}, module
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_module_imports(module):
+    importlib.import_module(module)
