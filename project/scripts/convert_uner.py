@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import typer
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 from wasabi import msg
+
+from docbin_io import write_docbin
 
 N_COLUMNS = 5  # id form tag - annotator
 TAG_PATTERN = re.compile(r"^(O|[BI]-\S+)$")
@@ -103,11 +105,7 @@ def main(
         docs = list(convert(input_path, n_sents))
     except ValueError as err:
         msg.fail(str(err), exits=1)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=False).to_disk(output_path)
-    n_sentences = sum(len(list(doc.sents)) for doc in docs)
-    n_ents = sum(len(doc.ents) for doc in docs)
-    msg.good(f"Wrote {len(docs)} docs ({n_sentences} sentences, {n_ents} entities) to {output_path}")
+    write_docbin(docs, output_path)
 
 
 if __name__ == "__main__":
