@@ -15,9 +15,9 @@ setup(
         # Lower bounds checked by .ci/lowest_deps.sh (README, "Development notes").
         "spacy>=3.7.5,<3.9",
         "thinc>=8.2.5,<8.4",
-        # 2.1: torch.autograd.graph.increment_version (layers/bilm_shim.py) first appears
-        # there; torch.load(weights_only=True) needs 1.13 and the oneDNN ops of nn/packed.py
-        # 2.0 (they are probed, with a plain-matmul fallback).
+        # What the code needs of torch: torch.load(weights_only=True) (1.13) and the oneDNN
+        # ops of nn/packed.py (2.0; probed, with a plain-matmul fallback). 2.1 is the oldest
+        # release installed and tested with it so far; 2.0 is untested.
         "torch>=2.1",
         # 3.11: the oldest that imports with numpy 2, which thinc 8.3 allows
         "h5py>=3.11",
