@@ -16,8 +16,8 @@ setup(
         "spacy>=3.7.5,<3.9",
         "thinc>=8.2.5,<8.4",
         # What the code needs of torch: torch.load(weights_only=True) (1.13) and the oneDNN
-        # ops of nn/packed.py (2.0; probed, with a plain-matmul fallback). 2.1 is the oldest
-        # release installed and tested with it so far; 2.0 is untested.
+        # ops of nn/packed.py (2.0; probed, with a plain-matmul fallback). The tests run on
+        # 2.13 only (.ci/lowest_deps.sh too); 2.1 stays the floor until an older one is tested.
         "torch>=2.1",
         # 3.11: the oldest that imports with numpy 2, which thinc 8.3 allows
         "h5py>=3.11",
