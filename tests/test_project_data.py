@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import srsly
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
@@ -248,7 +249,16 @@ def _demo_overrides(config) -> dict:
 
     (script,) = next(c for c in config["commands"] if c["name"] == "run-demo")["script"]
     args = shlex.split(script)
-    return {arg[2:]: args[i + 1] for i, arg in enumerate(args) if arg.startswith("--vars.")}
+    # parsed as the command line parses them (numbers as numbers), which older weasel
+    # releases need, since they hand the overrides to confection as they are
+    return {arg[2:]: _parse_value(args[i + 1]) for i, arg in enumerate(args) if arg.startswith("--vars.")}
+
+
+def _parse_value(value: str):
+    try:
+        return srsly.json_loads(value)
+    except ValueError:
+        return value
 
 
 @pytest.mark.parametrize("workflows", ["all,all-committed-bilm,demo,data", "demo-steps"])
