@@ -8,6 +8,7 @@ doc is normalised over its own tokens only (a doc's vectors never depend on its 
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
 
@@ -73,12 +74,12 @@ def _padded_inputs(model: Model, Xs: InT, lengths: List[int], is_train: bool):
     n_layers, width = int(Xs[0].shape[0]), int(Xs[0].shape[2])
     # (L+1, B, T, D) zeros past each doc's end, mask (B, T)
     padded = model.ops.alloc4f(n_layers, len(Xs), max(max(lengths), 1), width)
-    mask = model.ops.xp.zeros(padded.shape[1:3], dtype="bool")
     for b, (X, n) in enumerate(zip(Xs, lengths)):
         padded[:, b, :n] = X
-        mask[b, :n] = True
     Xtorch = xp2torch(padded, requires_grad=is_train)
-    mask_t = xp2torch(mask, device=Xtorch.device)
+    # built in torch: older Thinc converts arrays through DLPack, which has no bool type
+    positions = torch.arange(padded.shape[2], device=Xtorch.device)
+    mask_t = positions[None, :] < torch.tensor(lengths, device=Xtorch.device)[:, None]
 
     def backprop(dX: ArgsKwargs) -> InT:
         d = torch2xp(dX.args[0], ops=model.ops)
