@@ -15,7 +15,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Dict, List
 
 import torch
 
@@ -25,11 +24,6 @@ from spacy_elmo.pretrain.ngram import baseline_perplexities
 from spacy_elmo.pretrain.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def baselines(train: List[List[str]], test: List[List[str]], vocab: Vocab) -> Dict[str, Dict[str, float]]:
-    """Forward, backward and average perplexity of each n-gram baseline."""
-    return baseline_perplexities(train, test, vocab)
 
 
 def main() -> None:
@@ -69,7 +63,7 @@ def main() -> None:
     tokenizer = Tokenizer(config["corpus"]["lang"], config["corpus"]["tokenizer"], config["corpus"]["lowercase"])
     train = list(read_sentences(sotu_files("train"), tokenizer))
     test = list(read_sentences(sotu_files("heldout"), tokenizer))
-    report["baselines"] = baselines(train, test, vocab)
+    report["baselines"] = baseline_perplexities(train, test, vocab)
     report["heldout_targets"] = sum(len(s) + 1 for s in test)
     report["heldout_unk_rate"] = sum(w not in vocab for s in test for w in s) / sum(len(s) for s in test)
     (args.output / "sotu_perplexity.json").write_text(json.dumps(report, indent=2))
