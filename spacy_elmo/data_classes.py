@@ -69,6 +69,47 @@ class ElmoData:
         return cls(msg["layers"], tuple(msg["layer_ids"]), msg.get("vectors"))
 
 
+@dataclass(frozen=True)
+class StoredForm:
+    """What the ``elmo`` component keeps of a doc's L+1 layers h_j (see its settings).
+
+    layer_ids: the layers kept; weights (L+1,) and gamma: the fixed mix
+    gamma * sum_j weights[j] h_j, summed layer by layer in the order j = 0..L, so a
+    token's vector does not depend on how many tokens are mixed with it (whole doc or one
+    window); dtype: the storage dtype of both.
+    """
+
+    layer_ids: Tuple[int, ...]
+    weights: Tuple[float, ...]
+    gamma: float
+    dtype: str
+
+    def empty(self, n_tokens: int, width: int) -> ElmoData:
+        """All-zero storage for a doc of ``n_tokens`` tokens (whitespace tokens stay 0)."""
+        layers = numpy.zeros((len(self.layer_ids), n_tokens, width), dtype=self.dtype)
+        return ElmoData(layers, self.layer_ids, numpy.zeros((n_tokens, width), dtype=self.dtype))
+
+    def mix(self, layers: numpy.ndarray) -> numpy.ndarray:
+        """(n, 2P) float32: the fixed mix of ``layers`` (L+1, n, 2P), all L+1 layers."""
+        mixed = numpy.zeros(layers.shape[1:], dtype="float32")
+        for weight, layer in zip(self.weights, layers):
+            mixed += numpy.float32(weight) * layer.astype("float32", copy=False)
+        mixed *= numpy.float32(self.gamma)
+        return mixed
+
+    def write(self, data: ElmoData, rows: Union[numpy.ndarray, slice], layers: numpy.ndarray) -> None:
+        """Store the token rows ``rows`` of ``data`` from their L+1 layers (L+1, m, 2P)."""
+        data.vectors[rows] = self.mix(layers)
+        for k, j in enumerate(self.layer_ids):
+            data.layers[k, rows] = layers[j]
+
+    def __call__(self, layers: numpy.ndarray) -> ElmoData:
+        """The stored form of a whole doc's L+1 layers (L+1, n, 2P)."""
+        data = self.empty(layers.shape[1], layers.shape[2])
+        self.write(data, slice(None), layers)
+        return data
+
+
 @srsly.msgpack_encoders("spacy_elmo.ElmoData")
 def serialize_elmo_data(obj: Any, chain=None):
     if isinstance(obj, ElmoData):

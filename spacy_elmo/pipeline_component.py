@@ -19,10 +19,10 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v1/v2)
-from .data_classes import LISTENER_NAME, ElmoData, get_batch_id, gradient_arrays
+from .data_classes import LISTENER_NAME, ElmoData, StoredForm, get_batch_id, gradient_arrays
 from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
-from .layers import ElmoSettings, get_bilm
+from .layers import ElmoSettings, get_bilm, predict_stored
 from .model_config import model_config_from_options
 from .model_files import init_bilm_from
 from .nn import published_options
@@ -99,6 +99,8 @@ class Elmo(TrainablePipe):
         self.mix_weights = numpy.asarray(
             uniform if layer_weights is None else layer_weights, dtype="float32")
         self.gamma, self.store_layers, self.dtype = float(gamma), stored, dtype
+        self.stored_form = StoredForm(
+            stored, tuple(float(w) for w in self.mix_weights), self.gamma, dtype)
         self.set_doc_vectors = bool(set_doc_vectors)
         # Written by to_disk for inspection; never read back: the config always wins.
         self.cfg: Dict[str, Any] = {
@@ -146,7 +148,11 @@ class Elmo(TrainablePipe):
 
     # -- prediction ------------------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> List[ElmoData]:
+        """All L+1 layers of each doc when listeners take them; otherwise only what is
+        stored (``stored_form``), computed window by window (bounded memory on long docs)."""
         docs = list(docs)
+        if not self.listeners:
+            return predict_stored(self.model, docs, self.stored_form)
         outputs = self.model.predict(docs)
         batch_id = get_batch_id(docs)
         for listener in self.listeners:
@@ -154,8 +160,9 @@ class Elmo(TrainablePipe):
         return outputs
 
     def set_annotations(self, docs: Iterable[Doc], outputs: List[ElmoData]) -> None:
+        """Store ``outputs`` (model outputs, or ``predict``'s already stored form)."""
         for doc, data in zip(docs, outputs):
-            stored = self._to_storage(data)
+            stored = data if data.vectors is not None else self._to_storage(data)
             doc._.elmo = stored
             if self.set_doc_vectors:
                 doc.tensor = stored.vectors
@@ -163,15 +170,7 @@ class Elmo(TrainablePipe):
 
     def _to_storage(self, data: ElmoData) -> ElmoData:
         """numpy arrays in the storage dtype, the chosen layers, and the fixed mix."""
-        layers = self.model.ops.to_numpy(data.layers).astype("float32", copy=False)
-        vectors = numpy.tensordot(self.mix_weights, layers, axes=1)  # (n, 2P)
-        vectors *= self.gamma  # in place: no second (n, 2P) array
-        if self.store_layers != data.layer_ids:
-            layers = layers[[data.layer_ids.index(j) for j in self.store_layers]]
-        return ElmoData(
-            layers.astype(self.dtype, copy=False), self.store_layers,
-            vectors.astype(self.dtype, copy=False),
-        )
+        return self.stored_form(self.model.ops.to_numpy(data.layers))
 
     # -- training --------------------------------------------------------------------
     def update(

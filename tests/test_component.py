@@ -285,3 +285,35 @@ def test_convert_refuses_a_corrupt_weights_file(copied_model_files, tmp_path):
     weights_file.write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError, match="weights.hdf5"):
         convert_to_pipeline(options_file, weights_file, tmp_path / "out")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_stored_form_of_a_windowed_doc_equals_the_mix_of_the_model_layers(make_nlp, dtype):
+    """Without listeners the component computes what it keeps window by window; the
+    result is the hand-written mix gamma * sum_j w_j h_j of the model's full layers."""
+    weights, gamma = [0.2, 0.5, 0.3], 1.5
+    nlp = make_nlp(model={"max_length": 7, "window_overlap": 2}, store_layers=[0, 2],
+                   layer_weights=weights, gamma=gamma, dtype=dtype)
+    words = ("the cat sat on the mat and then it ran off to see a dog that " * 3).split()
+    doc = Doc(nlp.vocab, words=words)
+    layers = nlp.get_pipe("elmo").model.predict([doc])[0].layers  # (3, n, 16), float32
+    doc = nlp(doc)
+    expected = gamma * sum(w * layer for w, layer in zip(weights, layers))
+    tolerance = 1e-6 if dtype == "float32" else 4e-3
+    assert doc._.elmo_vectors.dtype == doc._.elmo_layers.dtype == numpy.dtype(dtype)
+    numpy.testing.assert_allclose(doc._.elmo_vectors, expected, atol=tolerance)
+    numpy.testing.assert_allclose(doc._.elmo_layers, layers[[0, 2]], atol=tolerance)
+
+
+def test_prediction_without_listeners_never_builds_the_full_layer_array(make_nlp, monkeypatch):
+    nlp = make_nlp(model={"max_length": 6, "window_overlap": 2}, store_layers=[])
+    doc = Doc(nlp.vocab, words=[f"w{i}" for i in range(40)])
+    ops = nlp.get_pipe("elmo").model.ops
+    shapes = []
+    allocate = ops.alloc3f
+    monkeypatch.setattr(ops, "alloc3f", lambda *shape, **kw: shapes.append(shape) or allocate(*shape, **kw))
+    doc = nlp(doc)
+    assert doc._.elmo_layers.shape == (0, 40, 16) and doc._.elmo_vectors[:, :3].all()
+    assert (3, 40, 16) not in shapes
+    nlp.get_pipe("elmo").model.predict([doc])  # the model's own forward does build it
+    assert (3, 40, 16) in shapes

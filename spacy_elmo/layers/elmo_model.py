@@ -1,11 +1,11 @@
 """The ``elmo`` Thinc model: docs in, one ``ElmoData`` (all L+1 layers) per doc out."""
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from ..data_classes import ElmoData, gradient_arrays
+from ..data_classes import ElmoData, StoredForm, gradient_arrays
 from ..errors import Errors
 from ..nn import BiLM, ElmoOptions
 from ..nn.lexicon import BOS_KEY, EOS_KEY
@@ -87,31 +87,13 @@ def forward(
     settings: ElmoSettings = model.attrs["settings"]
     n_layers, width = model.attrs["n_output_layers"], model.get_dim("nO")
     train = is_train and settings.fine_tune
-    windows = plan_windows(docs, settings.max_length, settings.window_overlap)
-    # Streamed: each batch of windows is written into the preallocated outputs and, unless
-    # training needs it for backprop, dropped at once. Peak memory: the outputs plus one
-    # batch, however long the docs.
     layers = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
-    cache = None if train else _valid_cache(model)
-    missing = windows
-    if cache is not None:
-        missing = []
-        for window in windows:
-            output = cache.get(tuple(window.keys)) if _whole(window) else None
-            if output is None:
-                missing.append(window)
-            else:
-                _place(model, layers, window, output)
-    callbacks = []
-    for batch in batches_by_length(missing, settings.batch_size, settings.max_batch_tokens):
-        outputs, bp_outputs = bilm_layer(model)([w.keys for w in batch], is_train=train)
-        for window, output in zip(batch, outputs):
-            _place(model, layers, window, output)
-            if cache is not None and _whole(window):
-                cache.put(tuple(window.keys), output)
-        if train:
-            callbacks.append((batch, outputs, bp_outputs))
-        del outputs, bp_outputs
+
+    def place(window: Window, output) -> None:
+        src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
+        layers[window.doc][:, dst] = output[:, src]
+
+    callbacks = _run_windows(model, docs, train, place)
     ids = tuple(range(n_layers))
     datas = [ElmoData(doc_layers, ids) for doc_layers in layers]
 
@@ -129,6 +111,56 @@ def forward(
     return datas, backprop
 
 
+def predict_stored(
+    model: Model[List[Doc], List[ElmoData]], docs: List[Doc], form: StoredForm
+) -> List[ElmoData]:
+    """What ``form`` keeps of each doc's layers (numpy, its dtype), as the model's
+    prediction would give after ``form`` (within float rounding of the layers' copy),
+    written window by window: the (L+1, n, 2P) layers of a doc are never held at once,
+    so a long doc with few stored layers needs little more memory than what is kept."""
+    width = model.get_dim("nO")
+    stored = [form.empty(len(doc), width) for doc in docs]
+
+    def place(window: Window, output) -> None:
+        layers = model.ops.to_numpy(output[:, model.ops.asarray1i(window.src)])
+        form.write(stored[window.doc], window.dst, layers)
+
+    _run_windows(model, docs, False, place)
+    return stored
+
+
+def _run_windows(
+    model: Model, docs: List[Doc], train: bool, place: Callable[[Window, Any], None]
+) -> list:
+    """Run the biLM over the LM sequences of ``docs`` and hand each window's output
+    (L+1, len(keys), 2P) to ``place``. Streamed: a batch of windows is dropped once
+    placed unless ``train`` needs it for backprop, so the peak is what ``place`` keeps
+    plus one batch, however long the docs. Returns the backprop callbacks (train only)."""
+    settings: ElmoSettings = model.attrs["settings"]
+    windows = plan_windows(docs, settings.max_length, settings.window_overlap)
+    cache = None if train else _valid_cache(model)
+    missing = windows
+    if cache is not None:
+        missing = []
+        for window in windows:
+            output = cache.get(tuple(window.keys)) if _whole(window) else None
+            if output is None:
+                missing.append(window)
+            else:
+                place(window, output)
+    callbacks = []
+    for batch in batches_by_length(missing, settings.batch_size, settings.max_batch_tokens):
+        outputs, bp_outputs = bilm_layer(model)([w.keys for w in batch], is_train=train)
+        for window, output in zip(batch, outputs):
+            place(window, output)
+            if cache is not None and _whole(window):
+                cache.put(tuple(window.keys), output)
+        if train:
+            callbacks.append((batch, outputs, bp_outputs))
+        del outputs, bp_outputs
+    return callbacks
+
+
 def _valid_cache(model: Model) -> Optional[FeatureCache]:
     """The feature cache, emptied if the weights changed since its last use; None when
     it is disabled (budget 0, or a fine-tuned model)."""
@@ -144,12 +176,6 @@ def _whole(window: Window) -> bool:
     feature cache keeps: the parts of a long doc cut into windows are not kept, so one
     long doc never fills the cache with a copy of itself."""
     return window.keys[0] == BOS_KEY and window.keys[-1] == EOS_KEY
-
-
-def _place(model: Model, layers: list, window: Window, output) -> None:
-    """Copy a window's outputs (L+1, len(keys), 2P) to its doc's token positions."""
-    src, dst = model.ops.asarray1i(window.src), model.ops.asarray1i(window.dst)
-    layers[window.doc][:, dst] = output[:, src]
 
 
 def _window_gradients(model: Model, batch: List[Window], outputs, d_layers) -> list:
