@@ -7,8 +7,9 @@ import torch
 
 from spacy_elmo import BiLM
 from spacy_elmo.chars import sentences_to_char_ids
+from spacy_elmo.nn.lexicon import BOS_KEY, EOS_KEY, ByteLexicon
 from spacy_elmo.pretrain import lm as lm_module
-from spacy_elmo.pretrain.batch import IGNORE, CharIds, encode_sentences, encode_windows
+from spacy_elmo.pretrain.batch import IGNORE, TokenIds, encode_sentences, encode_windows
 from spacy_elmo.pretrain.lm import (
     LanguageModel, Sample, SoftmaxHead, log_uniform_probability, sample_log_uniform,
 )
@@ -73,7 +74,7 @@ def test_window_streams_run_as_the_bilm_reads_a_sentence(tiny_lm):
     words = ["a", "b", "c"]
     forward = [["<S>"] + words + ["</S>", "<S>"]]
     backward = [["</S>"] + words[::-1] + ["<S>", "</S>"]]
-    batch = encode_windows(forward, backward, Vocab(words), CharIds())
+    batch = encode_windows(forward, backward, Vocab(words), TokenIds(ByteLexicon(50)))
     top, targets, _ = tiny_lm._windows(batch, tiny_lm.bilm.default_state(1))
     layers, _, _ = tiny_lm.bilm(torch.from_numpy(sentences_to_char_ids([words])))
     P = tiny_lm.bilm.options.projection_dim
@@ -84,7 +85,7 @@ def test_window_streams_run_as_the_bilm_reads_a_sentence(tiny_lm):
 
 def test_sentence_targets_are_next_and_previous_tokens():
     vocab = Vocab(["a", "b"])
-    batch = encode_sentences([["a", "b"], ["b"]], vocab, CharIds())
+    batch = encode_sentences([["a", "b"], ["b"]], vocab, TokenIds(ByteLexicon(50)))
     S, E = 0, 1
     assert batch.targets[0].tolist() == [[3, 4, E, IGNORE], [4, E, IGNORE, IGNORE]]
     assert batch.targets[1].tolist() == [[IGNORE, S, 3, 4], [IGNORE, S, 4, IGNORE]]
@@ -93,7 +94,17 @@ def test_sentence_targets_are_next_and_previous_tokens():
 
 def test_sentence_loss_ignores_padding(tiny_lm):
     vocab = Vocab(["a", "b"])
-    alone, _ = tiny_lm(encode_sentences([["b"]], vocab, CharIds()))
-    batched, _ = tiny_lm(encode_sentences([["b"], ["a", "b", "a", "a"]], vocab, CharIds()))
-    other, _ = tiny_lm(encode_sentences([["a", "b", "a", "a"]], vocab, CharIds()))
+    ids = TokenIds(ByteLexicon(50))
+    alone, _ = tiny_lm(encode_sentences([["b"]], vocab, ids))
+    batched, _ = tiny_lm(encode_sentences([["b"], ["a", "b", "a", "a"]], vocab, ids))
+    other, _ = tiny_lm(encode_sentences([["a", "b", "a", "a"]], vocab, ids))
     assert torch.allclose(alone + other, batched, atol=1e-5)
+
+
+def test_pretraining_reads_tokens_through_the_encoders_lexicon(tiny_lm):
+    """One id path: a training batch holds exactly the ids the biLM's own token encoder
+    makes at prediction time, the corpus' "<S>"/"</S>" being the boundary keys."""
+    encoder = tiny_lm.bilm.token_encoder
+    batch = encode_sentences([["a", "<S>x", "\u00e9t\u00e9"]], Vocab(["a"]), TokenIds(encoder.lexicon))
+    expected = encoder.token_ids([BOS_KEY, "a", "<S>x", "\u00e9t\u00e9", EOS_KEY])
+    assert torch.equal(batch.char_ids[batch.index[0]], expected)

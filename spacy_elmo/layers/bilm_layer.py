@@ -55,11 +55,7 @@ class CachedBiLM(nn.Module):
     def forward(
         self, words: List[Key], ids: torch.Tensor, lengths: torch.Tensor, dropout: float = 0.0
     ) -> torch.Tensor:
-        vectors = self.encode(words)  # (V, P)
-        # table: (V+1, P), row 0 for padding
-        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])
-        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
-        layers, _, _ = self.bilm.contextualize(tokens, lengths, dropout=dropout)
+        layers, _, _ = self.bilm.contextualize_rows(self.encode(words), ids, lengths, dropout=dropout)
         return layers
 
     def encode(self, words: List[Key]) -> torch.Tensor:

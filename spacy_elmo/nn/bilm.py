@@ -100,6 +100,18 @@ class BiLM(nn.Module):
         finals = [(h[:, restore_dev], c[:, restore_dev]) for h, c in finals]
         return stacked, mask[restore_dev], finals
 
+    def contextualize_rows(
+        self, vectors: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+        initial_state: Optional[List[State]] = None, dropout: float = 0.0,
+    ) -> Tuple[torch.Tensor, torch.Tensor, List[State]]:
+        """``contextualize`` a batch given as distinct token vectors (V, P) and (B, T)
+        ids into them, counted from 1: id 0 is padding (a zero vector). Every caller
+        (prediction, the spaCy layer, pretraining) runs the char CNN once per distinct
+        token and builds its batch here."""
+        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])  # (V+1, P)
+        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
+        return self.contextualize(tokens, lengths, initial_state, dropout)
+
     def set_initial_state(self, state: Sequence[State]) -> None:
         """Store one state (each h (2, P), c (2, C) per layer) as the start of every call."""
         h = torch.stack([s[0] for s in state]).to(self.initial_h)

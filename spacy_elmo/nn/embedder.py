@@ -120,21 +120,17 @@ class Embedder:
         bilm = self.bilm
         words = sorted({w for s in batch for w in s})
         vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
-        # table rows: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
-        table = torch.stack(
-            [torch.zeros_like(vectors[BOS_KEY]), vectors[BOS_KEY], vectors[EOS_KEY]]
-            + [vectors[w] for w in words]
-        )
+        # ids: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
+        rows = torch.stack([vectors[BOS_KEY], vectors[EOS_KEY]] + [vectors[w] for w in words])
         row_of = {w: i + 3 for i, w in enumerate(words)}
         ids = numpy.zeros((len(batch), max(len(s) for s in batch) + 2), dtype=numpy.int64)
         for row, sentence in enumerate(batch):
             ids[row, 0] = 1
             ids[row, 1 : len(sentence) + 1] = [row_of[w] for w in sentence]
             ids[row, len(sentence) + 1] = 2
-        tokens = table[torch.from_numpy(ids).to(table.device)]
         lengths = torch.tensor([len(s) + 2 for s in batch])
         state = self._batch_state(len(batch)) if self.stateful else None
-        layers, _, finals = bilm.contextualize(tokens, lengths, state)
+        layers, _, finals = bilm.contextualize_rows(rows, torch.from_numpy(ids), lengths, state)
         if self.stateful:
             self._keep_state(finals)
         return layers

@@ -8,7 +8,7 @@ for "no token here" (the padding of a batch), so real rows never hold a 0.
 * ``EfmlLexicon`` ("efml"): ELMoForManyLangs' char.dic / word.dic vocabularies, kept as
   UTF-8 buffers in the state dict, so a saved model needs no other file.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -26,6 +26,13 @@ CHAR_SPECIALS = (OOV, PAD, BOW, EOW, BOS, EOS)
 WORD_SPECIALS = (OOV, BOS, EOS)
 # Entries are joined with a line break: read line by line, no entry can hold one.
 SEPARATOR = "\n"
+
+
+class Lexicon(Protocol):
+    """What a token encoder reads its ids through (both kinds below)."""
+
+    def ids(self, words: Sequence[Key]) -> numpy.ndarray:
+        """(len(words), K) int64 ids, all >= 1."""
 
 
 class ByteLexicon:

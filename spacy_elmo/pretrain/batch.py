@@ -10,19 +10,22 @@ from typing import Dict, List, Sequence, Tuple
 import numpy
 import torch
 
-from ..chars import BOS_TOKEN, EOS_TOKEN, boundary_char_ids, word_to_char_ids
+from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.lexicon import BOS_KEY, EOS_KEY, Lexicon
 from .vocab import Vocab
 
 IGNORE = -100  # target of a position that predicts nothing
+_BOUNDARY_KEYS = {BOS_TOKEN: BOS_KEY, EOS_TOKEN: EOS_KEY}
 
 
-class CharIds:
-    """Shifted char ids per token string, memoized (bounded)."""
+class TokenIds:
+    """The ids a token encoder reads (``lexicon.ids``: the path every biLM input takes),
+    per token string of the corpus, memoized (bounded). The corpus spells the sentence
+    boundaries "<S>" / "</S>" (as vocab.txt does): they are the lexicon's boundary keys."""
 
-    def __init__(self, max_chars: int = 50, max_size: int = 500_000) -> None:
-        self.max_chars, self.max_size = max_chars, max_size
-        bos, eos = boundary_char_ids(max_chars)
-        self._specials = {BOS_TOKEN: bos, EOS_TOKEN: eos}
+    def __init__(self, lexicon: Lexicon, max_size: int = 500_000) -> None:
+        self.lexicon, self.max_size = lexicon, max_size
+        self.width = int(lexicon.ids([]).shape[1])
         self._cache: Dict[str, numpy.ndarray] = {}
 
     def __call__(self, token: str) -> numpy.ndarray:
@@ -30,15 +33,13 @@ class CharIds:
         if ids is None:
             if len(self._cache) >= self.max_size:
                 self._cache.clear()
-            ids = self._specials.get(token)
-            if ids is None:
-                ids = word_to_char_ids(token, self.max_chars)
+            ids = self.lexicon.ids([_BOUNDARY_KEYS.get(token, token)])[0]
             self._cache[token] = ids
         return ids
 
 
 def distinct(
-    tokens: Sequence[str], chars: CharIds, first: Sequence[str] = ()
+    tokens: Sequence[str], chars: TokenIds, first: Sequence[str] = ()
 ) -> Tuple[torch.Tensor, numpy.ndarray]:
     """Char ids (U, max_chars) of the distinct tokens, and each token's row (len(tokens),)."""
     rows: Dict[str, int] = {}
@@ -46,7 +47,7 @@ def distinct(
         rows.setdefault(token, len(rows))
     index = numpy.fromiter((rows[t] for t in tokens), dtype=numpy.int64, count=len(tokens))
     if not rows:
-        return torch.zeros((0, chars.max_chars), dtype=torch.int64), index
+        return torch.zeros((0, chars.width), dtype=torch.int64), index
     table = numpy.stack([chars(t) for t in rows])
     return torch.from_numpy(table), index
 
@@ -69,7 +70,7 @@ class WindowBatch:
 
 
 def encode_windows(forward: List[List[str]], backward: List[List[str]], vocab: Vocab,
-                   chars: CharIds) -> WindowBatch:
+                   chars: TokenIds) -> WindowBatch:
     """Windows of T + 1 tokens per row: inputs are tokens [0, T), targets tokens [1, T]."""
     steps = len(forward[0]) - 1
     inputs = [row[:steps] for stream in (forward, backward) for row in stream]
@@ -103,7 +104,7 @@ class SentenceBatch:
                              self.targets.to(device))
 
 
-def encode_sentences(sentences: List[List[str]], vocab: Vocab, chars: CharIds) -> SentenceBatch:
+def encode_sentences(sentences: List[List[str]], vocab: Vocab, chars: TokenIds) -> SentenceBatch:
     """Each sentence predicts its n words and </S> forwards, its n words and <S> backwards."""
     rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in sentences]
     width = max(len(r) for r in rows)

@@ -20,7 +20,7 @@ from ..errors import Errors
 from ..torch_files import load_tensors
 from ..nn.bilm import BiLM
 from ..chars import BOS_TOKEN, EOS_TOKEN
-from .batch import IGNORE, CharIds, encode_sentences, encode_windows
+from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
 from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
 from .config import PretrainSettings
 from .corpus import Tokenizer, read_sentences, resolve_paths
@@ -34,7 +34,7 @@ SORT_CHUNK = 2048  # sentences sorted by length together
 def sentence_nll(lm: LanguageModel, sentences: Iterable[List[str]], vocab: Vocab,
                  batch_size: int = 32, device="cpu") -> Tuple[Tuple[float, float], int]:
     """Summed forward and backward NLL over ``sentences``, and the targets per direction."""
-    chars = CharIds(lm.bilm.options.max_characters_per_token)
+    chars = TokenIds(lm.bilm.token_encoder.lexicon)
     was_training = lm.training
     lm.eval()
     sums, count = torch.zeros(2, dtype=torch.float64), 0
@@ -86,7 +86,7 @@ def perplexity(lm: LanguageModel, vocab: Vocab, tokenizer: Tokenizer, paths: Lis
 def stream_nll(lm: LanguageModel, sentences: List[List[str]], vocab: Vocab, rows: int = 16,
                steps: int = 20, device="cpu") -> Tuple[Tuple[float, float], int]:
     """Summed NLL and targets per direction, reading ``rows`` streams with carried state."""
-    chars = CharIds(lm.bilm.options.max_characters_per_token)
+    chars = TokenIds(lm.bilm.token_encoder.lexicon)
     parts = [p for p in _contiguous_parts(sentences, rows) if p]
     forward = [[t for s in part for t in [BOS_TOKEN, *s, EOS_TOKEN]] for part in parts]
     backward = [[t for s in part[::-1] for t in [EOS_TOKEN, *s[::-1], BOS_TOKEN]] for part in parts]

@@ -28,7 +28,7 @@ from wasabi import Printer
 from ..errors import Errors, Warnings
 from ..nn.bilm import BiLM
 from . import checkpoint as ckpt
-from .batch import CharIds, encode_sentences, encode_windows
+from .batch import TokenIds, encode_sentences, encode_windows
 from .config import RESUMABLE, PretrainSettings, run_differences
 from .corpus import Tokenizer, check_utf8, count_tokens, resolve_paths
 from .distributed import Distributed
@@ -238,7 +238,7 @@ class Trainer:
         self.tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
         self.corpus = Corpus.from_paths(resolve_paths(settings.paths.train), warn=False)
         self.streams = RowStreams(self.corpus, self.tokenizer, t.batch_size, rows, t.mode)
-        self.chars = CharIds(settings.model.max_characters_per_token)
+        self.chars = TokenIds(bilm.token_encoder.lexicon)
         self.states = None
         if t.mode == "window":
             self.states = self.lm.bilm.default_state(self.rows_per_process)
