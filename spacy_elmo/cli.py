@@ -1,7 +1,7 @@
 """The ``python -m spacy_elmo`` command line (typer, as spaCy's own CLI): ``app`` with
-every command registered (each module below registers its commands when imported)."""
+every command registered (each module of ``commands`` registers its commands when imported)."""
 from ._cli_app import app
-from .pretrain import cli as _pretrain_cli  # noqa: F401  (registered first: help order)
+from .commands import pretrain as _pretrain_cli  # noqa: F401  (registered first: help order)
 from .commands import convert as _convert_cli, embed as _embed_cli  # noqa: F401,I100
 
 __all__ = ["app"]

@@ -11,7 +11,7 @@ import spacy
 from typer.testing import CliRunner
 
 from spacy_elmo.cli import app
-from spacy_elmo.commands.embed_file import embed_file
+from spacy_elmo.embed_file import embed_file
 from spacy_elmo.nn import Embedder
 
 from .component_helpers import reference_layers

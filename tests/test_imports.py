@@ -95,7 +95,7 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert "spacy_elmo._cli_app" in graph["spacy_elmo.commands.embed"]
     assert "spacy_elmo.nn.embedder" in graph["spacy_elmo.nn.bilm"]
     assert "spacy_elmo.nn.bilm" not in graph["spacy_elmo.nn.embedder"]  # TYPE_CHECKING only
-    assert "spacy_elmo.pretrain.train" in graph["spacy_elmo.pretrain.cli"]  # inside a function
+    assert "spacy_elmo.pretrain.train" in graph["spacy_elmo.commands.pretrain"]  # inside a function
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
@@ -121,3 +121,18 @@ def test_nn_imports_no_spacy_or_thinc():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_imports(module):
     importlib.import_module(module)
+
+
+def test_one_cli_layout_commands_over_the_library():
+    """Typer lives only in the command modules (and the app); no library module imports
+    a command module or the app."""
+    graph = _graph()
+    cli = {m for m in MODULES if m.startswith(f"{NAME}.commands")}
+    cli |= {f"{NAME}._cli_app", f"{NAME}.cli", f"{NAME}.__main__"}
+    for module, path in MODULES.items():
+        if module in cli:
+            continue
+        assert not graph[module] & cli, module
+        assert "typer" not in _imports(module, path), module
+    assert {m for m in MODULES if m.startswith(f"{NAME}.commands.")} == {
+        f"{NAME}.commands.{name}" for name in ("convert", "embed", "pretrain")}

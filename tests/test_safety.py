@@ -189,7 +189,7 @@ def test_embed_creates_a_missing_output_folder(input_txt, tmp_path, tiny_pipelin
 
 
 def test_embed_refuses_an_output_another_process_writes(input_txt, tmp_path, tiny_pipeline_dir):
-    from spacy_elmo.commands.output_file import exclusive_lock
+    from spacy_elmo.output_file import exclusive_lock
 
     output = tmp_path / "out.hdf5"
     with exclusive_lock(output):
@@ -199,7 +199,7 @@ def test_embed_refuses_an_output_another_process_writes(input_txt, tmp_path, tin
 
 
 def test_killed_embed_leaves_no_output_and_does_not_block_a_retry(tmp_path, tiny_pipeline_dir):
-    from spacy_elmo.commands.output_file import lock_path, partial_path
+    from spacy_elmo.output_file import lock_path, partial_path
 
     big = tmp_path / "big.txt"
     big.write_text("\n".join(SENTENCES * 20000) + "\n", encoding="utf8")

@@ -7,7 +7,7 @@ from wasabi import msg
 
 from .._cli_app import app
 from ..errors import Errors
-from .embed_file import MODES, embed_file
+from ..embed_file import MODES, embed_file
 
 
 def parse_shard(value: str) -> Tuple[int, int]:

@@ -30,8 +30,8 @@ def pretrain_cli(
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
-    from .config import load_config
-    from .train import NonFiniteLoss, pretrain
+    from ..pretrain.config import load_config
+    from ..pretrain.train import NonFiniteLoss, pretrain
 
     overrides = parse_config_overrides(ctx.args)
     with show_validation_error(config_path):
@@ -58,7 +58,7 @@ def evaluate_cli(
     MODEL_DIR must be a pretraining output (it holds the LM softmax and vocabulary):
     a pipeline from `convert` cannot be evaluated. The last line of the output is one
     JSON object: {"forward": ..., "backward": ..., "average": ...}."""
-    from .evaluate import evaluate
+    from ..pretrain.evaluate import evaluate
 
     try:
         result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
@@ -83,9 +83,9 @@ def vocab_cli(
     """Count the training corpus and write the softmax vocabulary.
 
     The vocabulary file has one token per line."""
-    from .config import PretrainSettings, load_config
-    from .corpus import Tokenizer, count_tokens, resolve_paths
-    from .vocab import build_vocab
+    from ..pretrain.config import PretrainSettings, load_config
+    from ..pretrain.corpus import Tokenizer, count_tokens, resolve_paths
+    from ..pretrain.vocab import build_vocab
 
     with show_validation_error(config_path):
         config = load_config(config_path, parse_config_overrides(ctx.args))

@@ -20,9 +20,9 @@ import h5py
 import numpy
 from tqdm import tqdm
 
-from ..model_files import bilm_from_directory
-from ..errors import Errors
-from ..nn import BiLM, Embedder
+from .model_files import bilm_from_directory
+from .errors import Errors
+from .nn import BiLM, Embedder
 from .output_file import atomic_output, check_output
 
 MODES = ("all", "top", "average")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from ..errors import Errors
+from .errors import Errors
 
 
 def check_output(input_path: Path, output_path: Path, force: bool) -> None:
