@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy
+import srsly
 import spacy
 from spacy.tokens import Doc
 
@@ -48,3 +49,28 @@ def test_an_incomplete_folder_is_named(tmp_path):
                            str(tmp_path / "out")], cwd=PROJECT, capture_output=True, text=True)
     assert done.returncode == 1 and "weights.hdf5" in done.stdout and str(tmp_path / "bilm") in done.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_joined_logs_count_on_from_the_first_run(tmp_path):
+    first = [{"event": "corpus", "tokens": 99},
+             {"step": 10, "tokens": 100, "ppl": 50.0, "elapsed_s": 5.0, "cpu_s": 4.0}]
+    second = [{"event": "init", "init_bilm": "a"},
+              {"step": 10, "tokens": 30, "ppl": 40.0, "elapsed_s": 2.0, "cpu_s": 1.0},
+              {"event": "eval", "step": 10, "dev_average": 45.0}]
+    paths = [tmp_path / name for name in ("a.jsonl", "lm.json", "b.jsonl", "out.jsonl")]
+    srsly.write_jsonl(paths[0], first)
+    srsly.write_json(paths[1], {"forward": 61.0, "backward": 59.0, "average": 60.0})
+    srsly.write_jsonl(paths[2], second)
+    done = subprocess.run([sys.executable, "scripts/join_bilm_logs.py", *map(str, paths)],
+                          cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    joined = list(srsly.read_jsonl(paths[3]))
+    assert joined[:2] == first
+    assert joined[2] == {"event": "eval", "step": 10, "dev_forward": 61.0, "dev_backward": 59.0,
+                         "dev_average": 60.0}
+    assert joined[3]["continues_at"] == {"step": 10, "tokens": 100}
+    assert joined[4] == {"step": 20, "tokens": 130, "ppl": 40.0, "elapsed_s": 7.0, "cpu_s": 5.0}
+    assert joined[5] == {"event": "eval", "step": 20, "dev_average": 45.0}
+    again = subprocess.run([sys.executable, "scripts/join_bilm_logs.py", *map(str, paths)],
+                           cwd=PROJECT, capture_output=True, text=True)
+    assert again.returncode == 1 and "not replaced" in again.stdout + again.stderr
