@@ -107,4 +107,4 @@ def test_pretraining_reads_tokens_through_the_encoders_lexicon(tiny_lm):
     encoder = tiny_lm.bilm.token_encoder
     batch = encode_sentences([["a", "<S>x", "\u00e9t\u00e9"]], Vocab(["a"]), TokenIds(encoder.lexicon))
     expected = encoder.token_ids([BOS_KEY, "a", "<S>x", "\u00e9t\u00e9", EOS_KEY])
-    assert torch.equal(batch.char_ids[batch.index[0]], expected)
+    assert torch.equal(batch.char_ids[batch.index[0] - 1], expected)  # index counts from 1

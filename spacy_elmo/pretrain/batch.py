@@ -38,12 +38,10 @@ class TokenIds:
         return ids
 
 
-def distinct(
-    tokens: Sequence[str], chars: TokenIds, first: Sequence[str] = ()
-) -> Tuple[torch.Tensor, numpy.ndarray]:
+def distinct(tokens: Sequence[str], chars: TokenIds) -> Tuple[torch.Tensor, numpy.ndarray]:
     """Char ids (U, max_chars) of the distinct tokens, and each token's row (len(tokens),)."""
     rows: Dict[str, int] = {}
-    for token in list(first) + list(tokens):
+    for token in tokens:
         rows.setdefault(token, len(rows))
     index = numpy.fromiter((rows[t] for t in tokens), dtype=numpy.int64, count=len(tokens))
     if not rows:
@@ -86,8 +84,9 @@ def encode_windows(forward: List[List[str]], backward: List[List[str]], vocab: V
 
 @dataclass
 class SentenceBatch:
-    """Sentences wrapped in <S> ... </S>, one per row. char_ids (U, max_chars) with row 0
-    the all-zero padding; index (B, T); lengths (B,); targets (2, B, T) with ``IGNORE``
+    """Sentences wrapped in <S> ... </S>, one per row. char_ids (U, max_chars) of the
+    distinct tokens; index (B, T) their rows counted from 1 (0: padding, as
+    ``BiLM.contextualize_rows`` reads it); lengths (B,); targets (2, B, T) with ``IGNORE``
     where nothing is predicted ([0]: next token, [1]: previous token)."""
 
     char_ids: torch.Tensor
@@ -108,16 +107,18 @@ def encode_sentences(sentences: List[List[str]], vocab: Vocab, chars: TokenIds) 
     """Each sentence predicts its n words and </S> forwards, its n words and <S> backwards."""
     rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in sentences]
     width = max(len(r) for r in rows)
-    padded = [r + [""] * (width - len(r)) for r in rows]
-    # "" is never a real token here: its row is replaced by padding ids below
-    char_ids, index = distinct([t for r in padded for t in r], chars, first=[""])
-    char_ids[0] = 0
+    char_ids, rows_of = distinct([t for r in rows for t in r], chars)
+    index = numpy.zeros((len(rows), width), dtype=numpy.int64)
+    start = 0
+    for b, row in enumerate(rows):
+        index[b, : len(row)] = rows_of[start : start + len(row)] + 1
+        start += len(row)
     targets = numpy.full((2, len(rows), width), IGNORE, dtype=numpy.int64)
     for b, row in enumerate(rows):
         ids = vocab.ids(row)
         targets[0, b, : len(row) - 1] = ids[1:]
         targets[1, b, 1 : len(row)] = ids[:-1]
     return SentenceBatch(
-        char_ids, torch.from_numpy(index.reshape(len(rows), width)),
+        char_ids, torch.from_numpy(index),
         torch.tensor([len(r) for r in rows], dtype=torch.int64), torch.from_numpy(targets),
     )

@@ -149,9 +149,8 @@ class LanguageModel(nn.Module):
         return outputs[-1].reshape(2, steps * rows, -1), batch.targets.reshape(2, -1), finals
 
     def _sentences(self, batch: SentenceBatch):
-        vectors = self._encode(batch.char_ids)  # row 0 is the padding entry: index 0
         layers, _, _ = self.bilm.contextualize_rows(
-            vectors[1:], batch.index, batch.lengths, None, self.dropout)
+            self._encode(batch.char_ids), batch.index, batch.lengths, None, self.dropout)
         P = self.bilm.options.projection_dim
         top = layers[-1]  # (B, T, 2P) = [forward; backward]
         top = torch.stack([top[..., :P], top[..., P:]]).flatten(1, 2)  # (2, B*T, P)
