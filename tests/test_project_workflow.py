@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
 from spacy.schemas import ConfigSchemaPretrain, ConfigSchemaTraining
 from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_elmo import load_allennlp
+from spacy_elmo.layers.listener import learned_mixes
 
 from .conftest import EWT, ROOT, UNER, require_conll03
 
@@ -183,7 +185,7 @@ def test_report_has_every_variant_of_both_tasks(workflow):
             row = next(line for line in text.splitlines() if line.startswith(f"| {task} | {metric} |"))
             cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
             assert len(cells) == len(VARIANTS) and all(re.match(r"\d+\.\d\d \(n=1\)", c) for c in cells), row
-    for png in ("pretrain_perplexity.png", "downstream.png", "mix_weights.png"):
+    for png in ("pretrain_perplexity.png", "downstream.png", "dev_curves.png", "mix_weights.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
     assert f"{lm['average']:.1f}" in text
@@ -205,6 +207,21 @@ def test_metrics_are_scores_of_every_variant(workflow):
             assert data["max_steps"] == 5 and data["train_seconds"] > 0
             # patience 0: the step budget ends every run, and the log says how many ran
             assert (data["steps"], data["stopped"], data["seed"]) == (5, "max_steps", 0)
+            # the training log kept beside the metrics, as committed results keep it
+            log = [json.loads(line) for line in
+                   path.with_name(path.stem + ".train_log.jsonl").read_text().splitlines()]
+            assert max(r["step"] for r in log) == data["steps"]
+            # the learned mixes of an ELMo run are those of the pipeline that was scored
+            if variant == "elmo":
+                scored = spacy.load(project / "runs" / RUN / "training" / task / path.stem / "model-best")
+                expected = learned_mixes(scored)  # JSON keeps 10 digits
+                assert data["mixes"].keys() == expected.keys() == {"tok2vec"}
+                for found, mix in zip(data["mixes"]["tok2vec"], expected["tok2vec"]):
+                    assert found["weights"] == pytest.approx(mix["weights"], abs=1e-9)
+                    assert found["gamma"] == pytest.approx(mix["gamma"], abs=1e-9)
+                assert abs(sum(data["mixes"]["tok2vec"][0]["weights"]) - 1.0) < 1e-5
+            else:
+                assert "mixes" not in data
 
 
 def test_lm_perplexity_and_export(workflow):

@@ -33,22 +33,27 @@ def main(
     baselines: Optional[Path] = typer.Option(None, help="JSON of scripts/lm_baselines.py (n-gram perplexities)"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    scores, seconds = _collect_scores(metrics_dir)
-    mixes = _collect_mixes(elmo_pipelines)
+    runs = _collect_runs(metrics_dir)
+    scores, seconds = _collect_scores(runs)
+    mixes = {_run_name(key): value  # one entry per run, recorded or loaded
+             for key, value in {**_collect_mixes(elmo_pipelines), **_recorded_mixes(runs)}.items()}
     log = list(srsly.read_jsonl(lm_log))
     lm = srsly.read_json(lm_metrics)
     ngrams = srsly.read_json(baselines) if baselines else {}
     sampled = _sampled_softmax(lm_log.parent)
     _plot_perplexity(log, lm, ngrams, sampled, output_dir / "pretrain_perplexity.png")
     _plot_scores(scores, output_dir / "downstream.png")
+    _plot_dev_curves(runs, output_dir / "dev_curves.png")
     _plot_mixes(mixes, output_dir / "mix_weights.png")
     lines = ["# Results", "", "## biLM pretraining", ""]
     if bilm_name:
         lines += [f"biLM: {bilm_name}", ""]
     lines += _lm_table(log, lm, sampled) + _ngram_table(lm, ngrams) + ["", "![perplexity](pretrain_perplexity.png)", "",
                                    "## Downstream (test sets)", ""]
-    lines += [_score_note(metrics_dir, ner_test), ""] + _score_table(scores) + [""] + _time_table(seconds)
-    lines += ["", "![scores](downstream.png)", "", "## Learned scalar mix", ""]
+    lines += [_score_note(runs, ner_test), ""] + _score_table(scores) + [""]
+    lines += _target_table(scores) + [""] + _time_table(seconds, runs)
+    lines += ["", "![scores](downstream.png)", "", "Every run:", ""] + _run_table(runs)
+    lines += ["", "![dev scores during training](dev_curves.png)", "", "## Learned scalar mix", ""]
     for pipeline, components in mixes.items():
         for component, values in components.items():
             for value in values:
@@ -102,22 +107,40 @@ def _lm_table(log: List[dict], lm: dict, sampled: bool) -> List[str]:
     return lines
 
 
-def _collect_scores(metrics_dir: Path):
+def _collect_runs(metrics_dir: Path) -> List[dict]:
+    """Every run's metrics (TASK_VARIANT_sSEED.json, recursive) with its name, task, variant,
+    seed and the dev scores of its training log (TASK_VARIANT_sSEED.train_log.jsonl beside
+    it, see train_eval.py; empty if absent)."""
+    runs = []
+    for path in sorted(metrics_dir.glob("**/*_s*.json")):
+        stem, _, seed = path.stem.rpartition("_s")
+        task, _, variant = stem.rpartition("_")
+        if task not in TASKS or variant not in VARIANTS or not seed.isdigit():
+            continue
+        log = path.with_name(path.stem + ".train_log.jsonl")
+        runs.append({"name": path.stem, "task": task, "variant": variant, "seed": int(seed),
+                     "metrics": srsly.read_json(path),
+                     "log": list(srsly.read_jsonl(log)) if log.is_file() else []})
+    return runs
+
+
+def _collect_scores(runs: List[dict]):
     """(task -> variant -> metric -> values over seeds, task -> variant -> training seconds)."""
     scores: Dict = {}
     seconds: Dict = {}
-    for path in sorted(metrics_dir.glob("**/*_s*.json")):
-        stem, _, _seed = path.stem.rpartition("_s")
-        task, _, variant = stem.rpartition("_")
-        if task not in TASKS or variant not in VARIANTS:
-            continue
-        data = srsly.read_json(path)
+    for run in runs:
+        task, variant, data = run["task"], run["variant"], run["metrics"]
         for metric in TASKS[task]:
             scores.setdefault(task, {}).setdefault(variant, {}).setdefault(metric, []).append(
                 100 * float(data[metric]))
         if "train_seconds" in data:
             seconds.setdefault(task, {}).setdefault(variant, []).append(float(data["train_seconds"]))
     return scores, seconds
+
+
+def _recorded_mixes(runs: List[dict]) -> Dict[str, dict]:
+    """The learned mixes train_eval.py recorded in the ELMo runs' metrics."""
+    return {run["name"]: run["metrics"]["mixes"] for run in runs if run["metrics"].get("mixes")}
 
 
 def _collect_mixes(pipelines: List[Path]) -> Dict[str, dict]:
@@ -135,17 +158,18 @@ def _fmt(values: List[float]) -> str:
     return f"{mean(values):.2f}{spread} (n={len(values)})"
 
 
-def _score_note(metrics_dir: Path, ner_test: str) -> str:
-    steps: Dict[str, set] = {}
-    for path in sorted(metrics_dir.glob("**/*_s*.json")):
-        task = path.stem.rpartition("_s")[0].rpartition("_")[0]
-        if task in TASKS:
-            steps.setdefault(task, set()).add(srsly.read_json(path).get("max_steps"))
-    budget = ", ".join(f"{task} {'/'.join(str(n) for n in sorted(v, key=str))} steps"
-                       for task, v in steps.items())
+def _score_note(runs: List[dict], ner_test: str) -> str:
+    budgets: Dict[str, set] = {}
+    for run in runs:
+        data = run["metrics"]
+        budget = f"{data.get('max_steps')} steps"
+        if data.get("patience"):
+            budget = f"at most {data.get('max_steps')} steps, patience {data['patience']}"
+        budgets.setdefault(run["task"], set()).add(budget)
+    budget = "; ".join(f"{task}: {' / '.join(sorted(v))}" for task, v in budgets.items())
     return (f"Scores in % on {ner_test} (ner) and EWT test (tagger_parser): mean ± standard "
-            f"deviation over seeds (n = number of seeds). Every variant of a task trains for the "
-            f"same number of steps ({budget}).")
+            f"deviation over seeds (n = number of seeds). Every variant of a task has the same "
+            f"step budget ({budget}); the pipeline scored is the one with the best dev score.")
 
 
 def _score_table(scores) -> List[str]:
@@ -159,16 +183,88 @@ def _score_table(scores) -> List[str]:
     return lines
 
 
-def _time_table(seconds) -> List[str]:
-    """Mean wall time of `spacy train` (initialisation, training, dev evaluations)."""
+def _time_table(seconds, runs: List[dict]) -> List[str]:
+    """Mean wall time of `spacy train` (initialisation, training, dev evaluations) and per
+    step trained, with each variant's time per step as a multiple of the baseline's."""
     if not seconds:
         return []
-    lines = ["Training wall time (seconds, mean over seeds):", "",
-             "| task | " + " | ".join(VARIANTS.values()) + " |", "|---|" + "---|" * len(VARIANTS)]
+    per_step = _seconds_per_step(runs)
+    lines = ["Training wall time: seconds per run (mean over seeds); seconds per step trained "
+             "(wall time / steps, mean over seeds) and its ratio to the baseline's:", "",
+             "| task | " + " | ".join(VARIANTS.values()) + " | s/step " + " | s/step ".join(
+                 VARIANTS.values()) + " |", "|---|" + "---|" * 2 * len(VARIANTS)]
     for task in TASKS:
         cells = [f"{mean(seconds[task][v]):.0f}" if v in seconds.get(task, {}) else "–"
                  for v in VARIANTS]
+        base = per_step.get(task, {}).get("baseline")
+        for variant in VARIANTS:
+            value = per_step.get(task, {}).get(variant)
+            ratio = f" ({value / base:.2f}x)" if value and base else ""
+            cells.append(f"{value:.3f}{ratio}" if value else "–")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _seconds_per_step(runs: List[dict]) -> Dict[str, Dict[str, float]]:
+    values: Dict = {}
+    for run in runs:
+        data = run["metrics"]
+        if data.get("steps") and "train_seconds" in data:
+            values.setdefault(run["task"], {}).setdefault(run["variant"], []).append(
+                float(data["train_seconds"]) / int(data["steps"]))
+    return {task: {v: mean(x) for v, x in found.items()} for task, found in values.items()}
+
+
+# task -> the test metric on which ELMo must beat both other variants
+TARGETS = {"ner": "ents_f", "tagger_parser": "dep_las"}
+
+
+def target_margins(scores) -> Dict[str, dict]:
+    """Per task of TARGETS measured in every variant: ELMo's mean minus the best other
+    variant's mean ("margin"), against twice the largest standard deviation over seeds of
+    any variant ("needed", None with fewer than 2 seeds); "met" when margin > needed."""
+    found = {}
+    for task, metric in TARGETS.items():
+        by_variant = {v: scores.get(task, {}).get(v, {}).get(metric) for v in VARIANTS}
+        if not all(by_variant.values()):
+            continue
+        best_other = max((v for v in VARIANTS if v != "elmo"), key=lambda v: mean(by_variant[v]))
+        margin = mean(by_variant["elmo"]) - mean(by_variant[best_other])
+        needed = (2 * max(stdev(values) for values in by_variant.values())
+                  if all(len(values) > 1 for values in by_variant.values()) else None)
+        found[task] = {"metric": metric, "elmo": mean(by_variant["elmo"]), "best_other": best_other,
+                       "other": mean(by_variant[best_other]), "margin": margin, "needed": needed,
+                       "met": needed is not None and margin > needed}
+    return found
+
+
+def _target_table(scores) -> List[str]:
+    margins = target_margins(scores)
+    if not margins:
+        return []
+    lines = ["Target: ELMo above both other variants by more than twice the largest standard "
+             "deviation over seeds:", "",
+             "| task | metric | ELMo | best other variant | margin | 2 x largest std | target |",
+             "|---|---|---|---|---|---|---|"]
+    for task, found in margins.items():
+        needed = f"{found['needed']:.2f}" if found["needed"] is not None else "– (one seed)"
+        verdict = "met" if found["met"] else "not met"
+        lines.append(f"| {task} | {found['metric']} | {found['elmo']:.2f} | {found['other']:.2f} "
+                     f"({VARIANTS[found['best_other']]}) | {found['margin']:+.2f} | {needed} | "
+                     f"{verdict} |")
+    return lines
+
+
+def _run_table(runs: List[dict]) -> List[str]:
+    metrics = sorted({m for found in TASKS.values() for m in found})
+    lines = ["| run | steps | stopped by | train s | " + " | ".join(metrics) + " |",
+             "|---|---|---|---|" + "---|" * len(metrics)]
+    for run in sorted(runs, key=lambda r: (r["task"], list(VARIANTS).index(r["variant"]), r["seed"])):
+        data = run["metrics"]
+        cells = [run["name"], str(data.get("steps", "–")), str(data.get("stopped", "–")),
+                 f"{data['train_seconds']:.0f}" if "train_seconds" in data else "–"]
+        cells += [f"{100 * data[m]:.2f}" if m in TASKS[run["task"]] else "" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -214,24 +310,59 @@ def _plot_perplexity(log: List[dict], lm: dict, ngrams: dict, sampled: bool, out
 
 
 def _plot_scores(scores, out: Path) -> None:
-    """Grouped bars: mean test score per task metric and variant, the spread over seeds as
-    error bars; a missing run has no bar."""
-    labels = [f"{task}\n{metric}" for task, metrics in TASKS.items() for metric in metrics]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    width = 0.8 / len(VARIANTS)
-    for k, (variant, name) in enumerate(VARIANTS.items()):
-        runs = [scores.get(task, {}).get(variant, {}).get(metric, [])
-                for task, metrics in TASKS.items() for metric in metrics]
-        means = [mean(values) if values else float("nan") for values in runs]
-        spreads = [stdev(values) if len(values) > 1 else 0.0 for values in runs]
-        bars = ax.bar([i + k * width for i in range(len(labels))], means, width,
-                      yerr=spreads if any(spreads) else None, capsize=3, label=name)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
-    ax.set_xticks([i + width * (len(VARIANTS) - 1) / 2 for i in range(len(labels))])
-    ax.set_xticklabels(labels)
-    ax.set_ylabel("test score (%)")
-    ax.set_ylim(0, 105)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(VARIANTS), fontsize=8)
+    """One panel per task metric: the mean test score of each variant as a bar, the standard
+    deviation over seeds as an error bar and each seed as a dot; the y axis spans the
+    scores, so differences of a point are visible. A missing run has no bar."""
+    panels = [(task, metric) for task, metrics in TASKS.items() for metric in metrics]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 4))
+    for ax, (task, metric) in zip(axes, panels):
+        found = [(k, name, scores.get(task, {}).get(variant, {}).get(metric, []))
+                 for k, (variant, name) in enumerate(VARIANTS.items())]
+        values = [x for _, _, seeds in found for x in seeds]
+        for k, name, seeds in found:
+            if not seeds:
+                continue
+            spread = stdev(seeds) if len(seeds) > 1 else 0.0
+            bars = ax.bar([k], [mean(seeds)], 0.7, yerr=[spread] if spread else None, capsize=4,
+                          color=f"C{k}", label=name)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+            ax.plot([k] * len(seeds), seeds, "k.", markersize=4)
+        if values:
+            low, high = min(values), max(values)
+            pad = max(1.0, 0.5 * (high - low))
+            ax.set_ylim(max(0.0, low - 2 * pad), min(100.0, high + pad))
+        ax.set_xticks(range(len(VARIANTS)))
+        ax.set_xticklabels([name.replace(" + ", "\n+ ") for name in VARIANTS.values()], fontsize=7)
+        ax.set_title(f"{task}: {metric}", fontsize=9)
+    axes[0].set_ylabel("test score (%)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _plot_dev_curves(runs: List[dict], out: Path) -> None:
+    """The dev score spaCy logged at every evaluation (its weighted `score`) against the
+    step, one line per run, one panel per task: where each run levelled off and stopped."""
+    tasks = [task for task in TASKS if any(r["task"] == task and r["log"] for r in runs)]
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4),
+                             squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for run in runs:
+            if run["task"] != task or not run["log"]:
+                continue
+            points = [(r["step"], 100 * r["score"]) for r in run["log"] if "score" in r]
+            k = list(VARIANTS).index(run["variant"])
+            ax.plot(*zip(*points), color=f"C{k}", linewidth=1,
+                    linestyle=("-", "--", ":", "-.")[run["seed"] % 4],
+                    label=f"{VARIANTS[run['variant']]}, seed {run['seed']}")
+        scored = [100 * r["score"] for run in runs if run["task"] == task for r in run["log"]
+                  if "score" in r and r["step"] > 0]
+        if scored:
+            ax.set_ylim(max(0.0, sorted(scored)[len(scored) // 10] - 5), min(100.0, max(scored) + 1))
+        ax.set_title(f"{task}: dev score during training", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("dev score (spaCy's weighted score, %)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -6,15 +6,17 @@ biLM pipeline). Each run writes TRAINING_DIR/TASK_VARIANT_sSEED/ and the `spacy 
 JSON METRICS_DIR/TASK_VARIANT_sSEED.json, with added: ``train_seconds`` (wall time),
 ``steps`` (steps trained), ``stopped`` ("patience": spaCy's early stopping ended it;
 "max_steps": the step budget did), ``max_steps``, ``patience``, ``seed`` and ``inputs``
-(a digest of the config, corpora, limits and biLM / pretrained weights). A run whose
-metrics already exist with the same budget and inputs is skipped, so a long experiment
-resumes where it stopped.
+(a digest of the config, corpora, limits and biLM / pretrained weights), and for ELMo
+``mixes`` (the learned scalar mixes); the training log is kept beside it as
+TASK_VARIANT_sSEED.train_log.jsonl. A run whose metrics already exist with the same
+budget and inputs is skipped, so a long experiment resumes where it stopped.
 
 The dev set is scored every --eval-frequency steps, capped at --max-steps so that the last
 step is always scored: model-best (the pipeline evaluated on the test set) is then never
 the untrained step-0 model of a short run.
 """
 import hashlib
+import shutil
 import subprocess
 import sys
 import time
@@ -84,7 +86,24 @@ def main(
             steps, stopped = _steps_trained(log_file, max_steps)
             srsly.write_json(out, {**srsly.read_json(out), "train_seconds": seconds,
                                    "steps": steps, "stopped": stopped, **budget})
+            record_run(out, training_dir / name)
             msg.good(f"{name}: {steps} steps ({stopped}) in {seconds:.0f}s, metrics in {out}")
+
+
+def record_run(metrics_file: Path, run_dir: Path) -> None:
+    """Keep what the report needs beside a run's metrics, so that committed metrics are
+    enough to redraw it: the dev scores logged during training (NAME.train_log.jsonl) and,
+    for an ELMo pipeline, its learned scalar mixes (key "mixes" of the metrics JSON)."""
+    import spacy
+
+    from spacy_elmo.layers.listener import learned_mixes
+
+    log_file = run_dir / "train_log.jsonl"
+    if log_file.is_file():
+        shutil.copyfile(log_file, metrics_file.with_name(metrics_file.stem + ".train_log.jsonl"))
+    mixes = learned_mixes(spacy.load(run_dir / "model-best"))
+    if mixes:
+        srsly.write_json(metrics_file, {**srsly.read_json(metrics_file), "mixes": mixes})
 
 
 def _measured(path: Path, budget: Dict[str, int]) -> bool:
