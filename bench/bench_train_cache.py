@@ -1,12 +1,13 @@
 """Time `spacy train` steps with a frozen ELMo, with and without its feature cache.
 
-Trains project/configs/tagger_parser_baseline.cfg and tagger_parser_elmo.cfg (the ELMo
-one twice: feature cache disabled, and at its default) for ``--steps`` steps on UD
-English EWT dev (the first ``--train-limit`` sentences, so that the steps cover several
-epochs and the cache is hit), with the first ``--dev-limit`` sentences of EWT test as
-dev (evaluated once, at step 0). The ELMo pipeline is made by ``python -m spacy_elmo
-convert`` from a biLM of the published "small" size with random weights (speed does not
-depend on the weights). Each variant runs in its own process, one torch thread. Reports
+Trains project/configs/TASK_baseline.cfg and TASK_elmo.cfg (``--task``: tagger_parser
+or ner; the ELMo one twice: feature cache disabled, and at its default) for ``--steps``
+steps. By default on UD English EWT dev (the first ``--train-limit`` sentences, so that
+the steps cover several epochs and the cache is hit), with the first ``--dev-limit``
+sentences of EWT test as dev (evaluated once, at step 0), and an ELMo pipeline made by
+``python -m spacy_elmo convert`` from a biLM of the published "small" size with random
+weights (speed does not depend on the weights); ``--train``/``--dev`` (.spacy) and
+``--elmo`` (a pipeline) measure the project's own corpora and biLM instead. Each variant runs in its own process, one torch thread. Reports
 seconds per step as CPU time of the process (less sensitive to other jobs on a shared
 machine) and wall time, from the start of step 1 to the start of the last step (so that
 initialization and the step-0 evaluation are left out): overall, after the first epoch
@@ -14,10 +15,12 @@ initialization and the step-0 evaluation are left out): overall, after the first
 
     OMP_NUM_THREADS=1 nice -n 10 python bench/bench_train_cache.py [--steps 200]
         [--train-limit 600] [--dev-limit 100] [--workdir DIR] [--output results.json]
+        [--task ner --train TRAIN.spacy --dev DEV.spacy --elmo PIPELINE]
 """
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -31,10 +34,11 @@ from spacy.util import load_config, registry
 ROOT = Path(__file__).resolve().parents[1]
 EWT = ROOT.parent / "shared" / "data" / "ud-english-ewt"
 CONFIGS = ROOT / "project" / "configs"
+# variant -> (config kind, feature_cache_bytes: None for the default)
 VARIANTS = {
-    "baseline": ("tagger_parser_baseline.cfg", None),
-    "elmo_no_cache": ("tagger_parser_elmo.cfg", 0),
-    "elmo_cache": ("tagger_parser_elmo.cfg", None),
+    "baseline": ("baseline", None),
+    "elmo_no_cache": ("elmo", 0),
+    "elmo_cache": ("elmo", None),
 }
 _STEP_TIMES: List[float] = []  # CPU time of the process at the start of each step
 _STEP_WALL: List[float] = []
@@ -58,44 +62,58 @@ def run(cmd: List[str]) -> None:
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def prepare(workdir: Path) -> Dict[str, Path]:
-    """EWT dev/test as .spacy, and an ELMo pipeline (random "small" biLM) with the cache
-    at its default and with the cache disabled."""
+def prepare(workdir: Path, train: Path = None, dev: Path = None,
+            elmo: Path = None) -> Dict[str, Path]:
+    """The corpora (given, or EWT dev/test as .spacy) and the ELMo pipeline (given, or
+    one of a random "small" biLM), with the cache at its default and disabled."""
+    pipeline = elmo or workdir / "small_random" / "pipeline"
+    paths = {"elmo": pipeline, "elmo_no_cache": workdir / "pipeline_no_cache"}
+    if train and dev:
+        paths.update(train=train, dev=dev)
+    else:
+        paths.update(prepare_ewt(workdir))
+    if elmo is None and not (pipeline / "config.cfg").exists():
+        random_small(pipeline.parent)
+    no_cache = paths["elmo_no_cache"]
+    if no_cache.exists():
+        shutil.rmtree(no_cache)  # made again: the pipeline given may differ from last time
+    shutil.copytree(pipeline, no_cache)
+    config = load_config(no_cache / "config.cfg")
+    config["components"]["elmo"]["model"]["feature_cache_bytes"] = 0
+    config.to_disk(no_cache / "config.cfg")
+    return paths
+
+
+def prepare_ewt(workdir: Path) -> Dict[str, Path]:
+    """EWT dev and test as .spacy, one sentence per doc."""
     corpus = workdir / "corpus"
     if not (corpus / "en_ewt-ud-test.spacy").exists():
         corpus.mkdir(parents=True, exist_ok=True)
         for split in ("dev", "test"):
             run([sys.executable, "-m", "spacy", "convert", str(EWT / f"en_ewt-ud-{split}.conllu"),
                  str(corpus), "--converter", "conllu", "--n-sents", "1"])
-    model = workdir / "small_random"
-    if not (model / "pipeline").exists():
-        from spacy_elmo import BiLM, published_options, save_allennlp
+    return {"train": corpus / "en_ewt-ud-dev.spacy", "dev": corpus / "en_ewt-ud-test.spacy"}
 
-        torch.manual_seed(0)
-        model.mkdir(parents=True, exist_ok=True)
-        save_allennlp(BiLM(published_options("small")).eval(), model / "options.json",
-                      model / "weights.hdf5")
-        run([sys.executable, "-m", "spacy_elmo", "convert", str(model / "options.json"),
-             str(model / "weights.hdf5"), str(model / "pipeline")])
-    no_cache = model / "pipeline_no_cache"
-    if not no_cache.exists():
-        import shutil
 
-        shutil.copytree(model / "pipeline", no_cache)
-        config = load_config(no_cache / "config.cfg")
-        config["components"]["elmo"]["model"]["feature_cache_bytes"] = 0
-        config.to_disk(no_cache / "config.cfg")
-    return {"train": corpus / "en_ewt-ud-dev.spacy", "dev": corpus / "en_ewt-ud-test.spacy",
-            "elmo": model / "pipeline", "elmo_no_cache": no_cache}
+def random_small(model: Path) -> None:
+    """A biLM of the published "small" size with random weights, converted to a pipeline."""
+    from spacy_elmo import BiLM, published_options, save_allennlp
+
+    torch.manual_seed(0)
+    model.mkdir(parents=True, exist_ok=True)
+    save_allennlp(BiLM(published_options("small")).eval(), model / "options.json",
+                  model / "weights.hdf5")
+    run([sys.executable, "-m", "spacy_elmo", "convert", str(model / "options.json"),
+         str(model / "weights.hdf5"), str(model / "pipeline")])
 
 
 def train_one(variant: str, paths: Dict[str, str], steps: int, train_limit: int,
-              dev_limit: int, workdir: Path) -> dict:
+              dev_limit: int, workdir: Path, task: str) -> dict:
     """Run in a child process: train one variant, return its step times."""
     from spacy.cli.train import train
 
     torch.set_num_threads(1)
-    config_path = write_config(variant, paths, steps, train_limit, dev_limit, workdir)
+    config_path = write_config(variant, paths, steps, train_limit, dev_limit, workdir, task)
     start = time.perf_counter()
     train(config_path, output_path=None, use_gpu=-1)
     return {"variant": variant, "steps": len(_STEP_TIMES) - 1,
@@ -105,11 +123,11 @@ def train_one(variant: str, paths: Dict[str, str], steps: int, train_limit: int,
 
 
 def write_config(variant: str, paths: Dict[str, str], steps: int, train_limit: int,
-                 dev_limit: int, workdir: Path) -> Path:
-    config_name, cache_bytes = VARIANTS[variant]
-    config = load_config(CONFIGS / config_name, interpolate=False)
+                 dev_limit: int, workdir: Path, task: str) -> Path:
+    kind, cache_bytes = VARIANTS[variant]
+    config = load_config(CONFIGS / f"{task}_{kind}.cfg", interpolate=False)
     config["paths"]["train"], config["paths"]["dev"] = paths["train"], paths["dev"]
-    if "elmo" in config_name:
+    if kind == "elmo":
         config["paths"]["elmo"] = paths["elmo" if cache_bytes is None else "elmo_no_cache"]
     config["corpora"]["train"]["limit"] = train_limit
     config["corpora"]["dev"]["limit"] = dev_limit
@@ -156,22 +174,31 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_train_cache"))
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--task", default="tagger_parser", choices=["tagger_parser", "ner"],
+                        help="project/configs/TASK_{baseline,elmo}.cfg")
+    parser.add_argument("--train", type=Path, default=None,
+                        help="Training .spacy (with --dev; default: EWT dev)")
+    parser.add_argument("--dev", type=Path, default=None, help="Dev .spacy (default: EWT test)")
+    parser.add_argument("--elmo", type=Path, default=None,
+                        help="ELMo pipeline (default: a random biLM of the small size)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.child:
         paths = srsly.read_json(args.workdir / "paths.json")
         result = train_one(args.child, paths, args.steps, args.train_limit, args.dev_limit,
-                           args.workdir)
+                           args.workdir, args.task)
         srsly.write_json(args.workdir / f"{args.child}.json", result)
         return
-    paths = {k: str(v) for k, v in prepare(args.workdir).items()}
+    if (args.train is None) != (args.dev is None):
+        parser.error("--train and --dev go together")
+    paths = {k: str(v) for k, v in prepare(args.workdir, args.train, args.dev, args.elmo).items()}
     srsly.write_json(args.workdir / "paths.json", paths)
     results = {}
     for variant in args.variants.split(","):
         run([sys.executable, __file__, "--child", variant, "--steps", str(args.steps),
              "--train-limit", str(args.train_limit), "--dev-limit", str(args.dev_limit),
-             "--workdir", str(args.workdir)])
+             "--workdir", str(args.workdir), "--task", args.task])
         results[variant] = srsly.read_json(args.workdir / f"{variant}.json")
     base = results.get("baseline", {})
     print(f"{'variant':<16}{'CPU s/step':>11}{'x base':>8}{'epochs>=1':>11}{'x base':>8}"

@@ -284,3 +284,32 @@ def test_second_run_skips_every_step(workflow):
     for step in STEPS[name]:
         assert f"Skipping '{step}': nothing changed" in result.stdout, step
     assert "Running command" not in result.stdout
+
+
+def test_adapted_bilm_runs_join_the_report(workflow):
+    """adapt-bilm, then train-ner-adapted (after the workflow, so that the second run above
+    saw the workflow alone): ELMo NER runs with the adapted biLM, named ner_elmo-adapted_s0
+    beside train-ner's runs, which the report lists as a fourth variant."""
+    project, name, variables, _ = workflow
+    if name != "all":
+        pytest.skip("the adaptation text is CoNLL-2003 train, which demo-steps does not use")
+    for command in ("adapt-bilm", "train-ner-adapted", "report"):
+        result = _run(project, command, {**variables, "adapt_steps": 3})
+        assert result.returncode == 0, command + result.stdout[-3000:] + result.stderr[-3000:]
+    run = project / "runs" / RUN
+    records = [json.loads(line) for line in (run / "bilm_adapted" / "log.jsonl").read_text().splitlines()]
+    assert max(r.get("step", 0) for r in records) == 3
+    pretrained = load_allennlp(run / "bilm" / "final" / "options.json", run / "bilm" / "final" / "weights.hdf5")
+    adapted = load_allennlp(run / "bilm_adapted" / "final" / "options.json",
+                            run / "bilm_adapted" / "final" / "weights.hdf5")
+    sentence = [["Peter", "Blackburn", "met", "the", "Commission", "."]]
+    assert abs(pretrained.embed(sentence)[0] - adapted.embed(sentence)[0]).max() > 1e-4
+    plain = json.loads((run / "metrics" / "ner" / "ner_elmo_s0.json").read_text())
+    data = json.loads((run / "metrics" / "ner" / "ner_elmo-adapted_s0.json").read_text())
+    assert (data["steps"], data["stopped"], data["seed"]) == (5, "max_steps", 0)
+    assert data["inputs"] != plain["inputs"] and data["mixes"]["tok2vec"]
+    assert (run / "training" / "ner" / "ner_elmo-adapted_s0" / "model-best" / "config.cfg").exists()
+    text = (run / "report" / "RESULTS.md").read_text(encoding="utf8")
+    assert "| baseline | baseline + spacy pretrain | ELMo | ELMo (adapted biLM) |" in text
+    assert f"| ner | ents_f | ELMo (adapted biLM) | {100 * data['ents_f']:.2f} |" in text
+    assert "- ner_elmo-adapted_s0 / tok2vec: softmax(s) = [" in text

@@ -20,6 +20,22 @@ from matplotlib.ticker import EngFormatter  # noqa: E402
 # task -> the metrics reported for it (spacy evaluate keys)
 TASKS = {"ner": ["ents_f"], "tagger_parser": ["tag_acc", "dep_las"]}
 VARIANTS = {"baseline": "baseline", "spretrain": "baseline + spacy pretrain", "elmo": "ELMo"}
+# ELMo runs with another biLM are named TASK_elmo-LABEL_sSEED (train_eval.py --label LABEL)
+
+
+def _known(variant: str) -> bool:
+    base, _, label = variant.partition("-")
+    return base in VARIANTS and (not label or base == "elmo")
+
+
+def _name(variant: str) -> str:
+    base, _, label = variant.partition("-")
+    return VARIANTS[base] + (f" ({label} biLM)" if label else "")
+
+
+def _order(variants) -> List[str]:
+    """The variants found, in VARIANTS order, labelled ELMo runs after plain ELMo."""
+    return sorted(set(variants), key=lambda v: (list(VARIANTS).index(v.partition("-")[0]), v))
 
 
 def main(
@@ -115,7 +131,7 @@ def _collect_runs(metrics_dir: Path) -> List[dict]:
     for path in sorted(metrics_dir.glob("**/*_s*.json")):
         stem, _, seed = path.stem.rpartition("_s")
         task, _, variant = stem.rpartition("_")
-        if task not in TASKS or variant not in VARIANTS or not seed.isdigit():
+        if task not in TASKS or not _known(variant) or not seed.isdigit():
             continue
         log = path.with_name(path.stem + ".train_log.jsonl")
         runs.append({"name": path.stem, "task": task, "variant": variant, "seed": int(seed),
@@ -173,12 +189,13 @@ def _score_note(runs: List[dict], ner_test: str) -> str:
 
 
 def _score_table(scores) -> List[str]:
-    lines = ["| task | metric | " + " | ".join(VARIANTS.values()) + " |",
-             "|---|---|" + "---|" * len(VARIANTS)]
+    variants = _order(v for found in scores.values() for v in found)
+    lines = ["| task | metric | " + " | ".join(map(_name, variants)) + " |",
+             "|---|---|" + "---|" * len(variants)]
     for task, metrics in TASKS.items():
         for metric in metrics:
             cells = [_fmt(scores[task][v][metric]) if v in scores.get(task, {}) else "–"
-                     for v in VARIANTS]
+                     for v in variants]
             lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
     return lines
 
@@ -189,15 +206,17 @@ def _time_table(seconds, runs: List[dict]) -> List[str]:
     if not seconds:
         return []
     per_step = _seconds_per_step(runs)
+    variants = _order(v for found in seconds.values() for v in found)
+    names = [_name(v) for v in variants]
     lines = ["Training wall time: seconds per run (mean over seeds); seconds per step trained "
              "(wall time / steps, mean over seeds) and its ratio to the baseline's:", "",
-             "| task | " + " | ".join(VARIANTS.values()) + " | s/step " + " | s/step ".join(
-                 VARIANTS.values()) + " |", "|---|" + "---|" * 2 * len(VARIANTS)]
+             "| task | " + " | ".join(names) + " | s/step " + " | s/step ".join(names) + " |",
+             "|---|" + "---|" * 2 * len(variants)]
     for task in TASKS:
         cells = [f"{mean(seconds[task][v]):.0f}" if v in seconds.get(task, {}) else "–"
-                 for v in VARIANTS]
+                 for v in variants]
         base = per_step.get(task, {}).get("baseline")
-        for variant in VARIANTS:
+        for variant in variants:
             value = per_step.get(task, {}).get(variant)
             ratio = f" ({value / base:.2f}x)" if value and base else ""
             cells.append(f"{value:.3f}{ratio}" if value else "–")
@@ -219,22 +238,29 @@ def _seconds_per_step(runs: List[dict]) -> Dict[str, Dict[str, float]]:
 TARGETS = {"ner": "ents_f", "tagger_parser": "dep_las"}
 
 
-def target_margins(scores) -> Dict[str, dict]:
-    """Per task of TARGETS measured in every variant: ELMo's mean minus the best other
-    variant's mean ("margin"), against twice the largest standard deviation over seeds of
-    any variant ("needed", None with fewer than 2 seeds); "met" when margin > needed."""
-    found = {}
+def target_margins(scores) -> Dict[str, Dict[str, dict]]:
+    """task -> ELMo variant -> its check, for each task of TARGETS where the baseline and
+    the spretrain variant were measured, and each ELMo variant measured ("elmo" and any
+    "elmo-LABEL"): the ELMo variant's mean minus the best non-ELMo variant's ("margin"),
+    against twice the largest standard deviation over seeds of these variants ("needed",
+    None with fewer than 2 seeds in any); "met" when margin > needed."""
+    found: Dict[str, Dict[str, dict]] = {}
+    others = [v for v in VARIANTS if v != "elmo"]
     for task, metric in TARGETS.items():
-        by_variant = {v: scores.get(task, {}).get(v, {}).get(metric) for v in VARIANTS}
-        if not all(by_variant.values()):
+        measured = {v: found_v[metric] for v, found_v in scores.get(task, {}).items()
+                    if found_v.get(metric)}
+        if not all(v in measured for v in others):
             continue
-        best_other = max((v for v in VARIANTS if v != "elmo"), key=lambda v: mean(by_variant[v]))
-        margin = mean(by_variant["elmo"]) - mean(by_variant[best_other])
-        needed = (2 * max(stdev(values) for values in by_variant.values())
-                  if all(len(values) > 1 for values in by_variant.values()) else None)
-        found[task] = {"metric": metric, "elmo": mean(by_variant["elmo"]), "best_other": best_other,
-                       "other": mean(by_variant[best_other]), "margin": margin, "needed": needed,
-                       "met": needed is not None and margin > needed}
+        best_other = max(others, key=lambda v: mean(measured[v]))
+        for elmo in _order(v for v in measured if v.partition("-")[0] == "elmo"):
+            compared = [measured[v] for v in others + [elmo]]
+            margin = mean(measured[elmo]) - mean(measured[best_other])
+            needed = (2 * max(stdev(values) for values in compared)
+                      if all(len(values) > 1 for values in compared) else None)
+            found.setdefault(task, {})[elmo] = {
+                "metric": metric, "elmo": mean(measured[elmo]), "best_other": best_other,
+                "other": mean(measured[best_other]), "margin": margin, "needed": needed,
+                "met": needed is not None and margin > needed}
     return found
 
 
@@ -243,15 +269,17 @@ def _target_table(scores) -> List[str]:
     if not margins:
         return []
     lines = ["Target: ELMo above both other variants by more than twice the largest standard "
-             "deviation over seeds:", "",
-             "| task | metric | ELMo | best other variant | margin | 2 x largest std | target |",
-             "|---|---|---|---|---|---|---|"]
-    for task, found in margins.items():
-        needed = f"{found['needed']:.2f}" if found["needed"] is not None else "– (one seed)"
-        verdict = "met" if found["met"] else "not met"
-        lines.append(f"| {task} | {found['metric']} | {found['elmo']:.2f} | {found['other']:.2f} "
-                     f"({VARIANTS[found['best_other']]}) | {found['margin']:+.2f} | {needed} | "
-                     f"{verdict} |")
+             "deviation over seeds (of the variants compared):", "",
+             "| task | metric | ELMo variant | its mean | best other variant | margin | "
+             "2 x largest std | target |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task, by_elmo in margins.items():
+        for elmo, found in by_elmo.items():
+            needed = f"{found['needed']:.2f}" if found["needed"] is not None else "– (one seed)"
+            verdict = "met" if found["met"] else "not met"
+            lines.append(f"| {task} | {found['metric']} | {_name(elmo)} | {found['elmo']:.2f} | "
+                         f"{found['other']:.2f} ({_name(found['best_other'])}) | "
+                         f"{found['margin']:+.2f} | {needed} | {verdict} |")
     return lines
 
 
@@ -259,7 +287,8 @@ def _run_table(runs: List[dict]) -> List[str]:
     metrics = sorted({m for found in TASKS.values() for m in found})
     lines = ["| run | steps | stopped by | train s | " + " | ".join(metrics) + " |",
              "|---|---|---|---|" + "---|" * len(metrics)]
-    for run in sorted(runs, key=lambda r: (r["task"], list(VARIANTS).index(r["variant"]), r["seed"])):
+    order = _order(r["variant"] for r in runs)
+    for run in sorted(runs, key=lambda r: (r["task"], order.index(r["variant"]), r["seed"])):
         data = run["metrics"]
         cells = [run["name"], str(data.get("steps", "–")), str(data.get("stopped", "–")),
                  f"{data['train_seconds']:.0f}" if "train_seconds" in data else "–"]
@@ -314,10 +343,11 @@ def _plot_scores(scores, out: Path) -> None:
     deviation over seeds as an error bar and each seed as a dot; the y axis spans the
     scores, so differences of a point are visible. A missing run has no bar."""
     panels = [(task, metric) for task, metrics in TASKS.items() for metric in metrics]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 4))
+    variants = _order(v for found in scores.values() for v in found)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2, 1.1 * len(variants)) * len(panels), 4))
     for ax, (task, metric) in zip(axes, panels):
-        found = [(k, name, scores.get(task, {}).get(variant, {}).get(metric, []))
-                 for k, (variant, name) in enumerate(VARIANTS.items())]
+        found = [(k, _name(variant), scores.get(task, {}).get(variant, {}).get(metric, []))
+                 for k, variant in enumerate(variants)]
         values = [x for _, _, seeds in found for x in seeds]
         for k, name, seeds in found:
             if not seeds:
@@ -331,8 +361,9 @@ def _plot_scores(scores, out: Path) -> None:
             low, high = min(values), max(values)
             pad = max(1.0, 0.5 * (high - low))
             ax.set_ylim(max(0.0, low - 2 * pad), min(100.0, high + pad))
-        ax.set_xticks(range(len(VARIANTS)))
-        ax.set_xticklabels([name.replace(" + ", "\n+ ") for name in VARIANTS.values()], fontsize=7)
+        ax.set_xticks(range(len(variants)))
+        ax.set_xticklabels([_name(v).replace(" + ", "\n+ ").replace(" (", "\n(") for v in variants],
+                           fontsize=7)
         ax.set_title(f"{task}: {metric}", fontsize=9)
     axes[0].set_ylabel("test score (%)")
     fig.tight_layout()
@@ -344,6 +375,7 @@ def _plot_dev_curves(runs: List[dict], out: Path) -> None:
     """The dev score spaCy logged at every evaluation (its weighted `score`) against the
     step, one line per run, one panel per task: where each run levelled off and stopped."""
     tasks = [task for task in TASKS if any(r["task"] == task and r["log"] for r in runs)]
+    order = _order(r["variant"] for r in runs)
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4),
                              squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -351,10 +383,10 @@ def _plot_dev_curves(runs: List[dict], out: Path) -> None:
             if run["task"] != task or not run["log"]:
                 continue
             points = [(r["step"], 100 * r["score"]) for r in run["log"] if "score" in r]
-            k = list(VARIANTS).index(run["variant"])
+            k = order.index(run["variant"])
             ax.plot(*zip(*points), color=f"C{k}", linewidth=1,
                     linestyle=("-", "--", ":", "-.")[run["seed"] % 4],
-                    label=f"{VARIANTS[run['variant']]}, seed {run['seed']}")
+                    label=f"{_name(run['variant'])}, seed {run['seed']}")
         scored = [100 * r["score"] for run in runs if run["task"] == task for r in run["log"]
                   if "score" in r and r["step"] > 0]
         if scored:

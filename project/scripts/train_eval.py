@@ -2,7 +2,8 @@
 
 Variants: "baseline" (configs/TASK_baseline.cfg), "spretrain" (the same, its tok2vec
 initialised by `spacy pretrain` weights) and "elmo" (configs/TASK_elmo.cfg with the
-biLM pipeline). Each run writes TRAINING_DIR/TASK_VARIANT_sSEED/ and the `spacy evaluate`
+biLM pipeline). Each run writes TRAINING_DIR/TASK_VARIANT_sSEED/ (TASK_VARIANT-LABEL_sSEED
+with --label) and the `spacy evaluate`
 JSON METRICS_DIR/TASK_VARIANT_sSEED.json, with added: ``train_seconds`` (wall time),
 ``steps`` (steps trained), ``stopped`` ("patience": spaCy's early stopping ended it;
 "max_steps": the step budget did), ``max_steps``, ``patience``, ``seed`` and ``inputs``
@@ -46,7 +47,11 @@ def main(
     dev_limit: int = typer.Option(0, help="Score only the first N dev docs during training (0: all)"),
     config_dir: Path = typer.Option(Path("configs"), help="Folder of TASK_{baseline,elmo}.cfg"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    label: str = typer.Option("", help="Name the runs TASK_VARIANT-LABEL_sSEED (lowercase "
+                              "letters and digits), e.g. ELMo runs with another biLM"),
 ) -> None:
+    if label and not (label.isascii() and label.isalnum() and label.islower()):
+        msg.fail(f"--label must be lowercase letters and digits, got {label!r}", exits=1)
     if max_steps < 1:
         msg.fail(f"--max-steps must be at least 1, got {max_steps}", exits=1)
     eval_frequency = max(1, min(eval_frequency, max_steps))
@@ -56,7 +61,7 @@ def main(
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for seed in [int(s) for s in seeds.split()]:
         for variant in variants.split():
-            name = f"{task}_{variant}_s{seed}"
+            name = f"{task}_{variant}{'-' + label if label else ''}_s{seed}"
             out = metrics_dir / f"{name}.json"
             config = config_dir / f"{task}_{'elmo' if variant == 'elmo' else 'baseline'}.cfg"
             inputs = [config] + [corpus_dir / f"{s}.spacy" for s in ("train", "dev", "test")]
