@@ -1,17 +1,18 @@
 """Time `spacy train` steps with a frozen ELMo, with and without its feature cache.
 
-Trains project/configs/TASK_baseline.cfg and TASK_elmo.cfg (``--task``: tagger_parser
-or ner; the ELMo one twice: feature cache disabled, and at its default) for ``--steps``
+Trains project/configs/TASK_baseline.cfg and TASK_elmo.cfg (``--task``: tagger_parser or
+ner; the ELMo one twice: feature cache disabled, and at its default) for ``--steps``
 steps. By default on UD English EWT dev (the first ``--train-limit`` sentences, so that
 the steps cover several epochs and the cache is hit), with the first ``--dev-limit``
 sentences of EWT test as dev (evaluated once, at step 0), and an ELMo pipeline made by
 ``python -m spacy_elmo convert`` from a biLM of the published "small" size with random
 weights (speed does not depend on the weights); ``--train``/``--dev`` (.spacy) and
-``--elmo`` (a pipeline) measure the project's own corpora and biLM instead. Each variant runs in its own process, one torch thread. Reports
-seconds per step as CPU time of the process (less sensitive to other jobs on a shared
-machine) and wall time, from the start of step 1 to the start of the last step (so that
-initialization and the step-0 evaluation are left out): overall, after the first epoch
-(where the cache is full) and per epoch. The variants see the same batches (same seed).
+``--elmo`` (a pipeline) measure the project's own corpora and biLM instead. Each variant
+runs in its own process, one torch thread. Reports seconds per step as CPU time of the
+process (less sensitive to other jobs on a shared machine) and wall time, from the start
+of step 1 to the start of the last step (so that initialization and the step-0
+evaluation are left out): overall, after the first epoch (where the cache is full) and
+per epoch. The variants see the same batches (same seed).
 
     OMP_NUM_THREADS=1 nice -n 10 python bench/bench_train_cache.py [--steps 200]
         [--train-limit 600] [--dev-limit 100] [--workdir DIR] [--output results.json]

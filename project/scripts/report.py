@@ -38,6 +38,11 @@ def _order(variants) -> List[str]:
     return sorted(set(variants), key=lambda v: (list(VARIANTS).index(v.partition("-")[0]), v))
 
 
+def _variants_of(by_task: Dict[str, dict]) -> List[str]:
+    """The variants of a task -> variant -> ... mapping, over every task, in order."""
+    return _order(v for found in by_task.values() for v in found)
+
+
 def main(
     lm_log: Path = typer.Argument(..., help="Pretraining log.jsonl"),
     lm_metrics: Path = typer.Argument(..., help="JSON of `python -m spacy_elmo evaluate`"),
@@ -74,7 +79,7 @@ def main(
         for component, values in components.items():
             for value in values:
                 weights = ", ".join(f"{w:.3f}" for w in value["weights"])
-                lines.append(f"- {_run_name(pipeline)} / {component}: softmax(s) = [{weights}], "
+                lines.append(f"- {pipeline} / {component}: softmax(s) = [{weights}], "
                              f"gamma = {value['gamma']:.3f}")
     lines += ["", "![mix](mix_weights.png)", ""]
     (output_dir / "RESULTS.md").write_text("\n".join(lines), encoding="utf8")
@@ -189,7 +194,7 @@ def _score_note(runs: List[dict], ner_test: str) -> str:
 
 
 def _score_table(scores) -> List[str]:
-    variants = _order(v for found in scores.values() for v in found)
+    variants = _variants_of(scores)
     lines = ["| task | metric | " + " | ".join(map(_name, variants)) + " |",
              "|---|---|" + "---|" * len(variants)]
     for task, metrics in TASKS.items():
@@ -206,7 +211,7 @@ def _time_table(seconds, runs: List[dict]) -> List[str]:
     if not seconds:
         return []
     per_step = _seconds_per_step(runs)
-    variants = _order(v for found in seconds.values() for v in found)
+    variants = _variants_of(seconds)
     names = [_name(v) for v in variants]
     lines = ["Training wall time: seconds per run (mean over seeds); seconds per step trained "
              "(wall time / steps, mean over seeds) and its ratio to the baseline's:", "",
@@ -343,7 +348,7 @@ def _plot_scores(scores, out: Path) -> None:
     deviation over seeds as an error bar and each seed as a dot; the y axis spans the
     scores, so differences of a point are visible. A missing run has no bar."""
     panels = [(task, metric) for task, metrics in TASKS.items() for metric in metrics]
-    variants = _order(v for found in scores.values() for v in found)
+    variants = _variants_of(scores)
     fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2, 1.1 * len(variants)) * len(panels), 4))
     for ax, (task, metric) in zip(axes, panels):
         found = [(k, _name(variant), scores.get(task, {}).get(variant, {}).get(metric, []))
@@ -409,7 +414,7 @@ def _plot_mixes(mixes, out: Path) -> None:
             for value in values:
                 weights = value["weights"]
                 n_layers, top = max(n_layers, len(weights)), max(top, *weights)
-                label = f"{_run_name(pipeline)} / {component} (gamma {value['gamma']:.2f})"
+                label = f"{pipeline} / {component} (gamma {value['gamma']:.2f})"
                 ax.plot(range(len(weights)), weights, "o-", label=label)
     if n_layers:
         ax.axhline(1.0 / n_layers, color="grey", linestyle="--", linewidth=1, label="uniform")

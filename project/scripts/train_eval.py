@@ -100,13 +100,17 @@ def record_run(metrics_file: Path, run_dir: Path) -> None:
     enough to redraw it: the dev scores logged during training (NAME.train_log.jsonl) and,
     for an ELMo pipeline, its learned scalar mixes (key "mixes" of the metrics JSON)."""
     import spacy
+    from spacy.util import load_config
 
     from spacy_elmo.layers.listener import learned_mixes
 
     log_file = run_dir / "train_log.jsonl"
     if log_file.is_file():
         shutil.copyfile(log_file, metrics_file.with_name(metrics_file.stem + ".train_log.jsonl"))
-    mixes = learned_mixes(spacy.load(run_dir / "model-best"))
+    pipeline = run_dir / "model-best"
+    if "elmo" not in load_config(pipeline / "config.cfg")["nlp"]["pipeline"]:
+        return  # no ELMo, no mix: the pipeline is not loaded
+    mixes = learned_mixes(spacy.load(pipeline))
     if mixes:
         srsly.write_json(metrics_file, {**srsly.read_json(metrics_file), "mixes": mixes})
 
