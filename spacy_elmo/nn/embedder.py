@@ -8,7 +8,7 @@ import torch
 from ..errors import Errors
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
-from .packed import WeightsVersion
+from .derived import DerivedValues
 
 if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
     from .bilm import BiLM
@@ -17,8 +17,10 @@ if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations
 class TokenCache:
     """A bounded LRU cache of token-encoder outputs, keyed by word.
 
-    The token encoder is context-free, so repeated words are encoded once. Entries are
-    dropped whenever the model's weights change (``bilm.weights_version``).
+    The token encoder is context-free, so repeated words are encoded once. The entries
+    belong to one store of derived values (``bilm.inference_values()``, see
+    ``spacy_elmo.nn.derived``) and are dropped when a lookup comes with another store:
+    they never outlive the weights they were computed from.
     ``hits`` and ``misses`` count the looked-up words found and encoded.
     """
 
@@ -27,14 +29,20 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
-        self._stamp: Optional[Tuple[WeightsVersion, int]] = None
+        self._owner: Optional[DerivedValues] = None
 
-    def lookup(self, bilm: "BiLM", words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
-        """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
-        stamp = (bilm.weights_version, bilm.weights_version.value)
-        if stamp != self._stamp:
+    def __getstate__(self) -> dict:
+        # copies and pickles start empty: the vectors belong to the original's store
+        return {**self.__dict__, "_vectors": OrderedDict(), "_owner": None}
+
+    def lookup(
+        self, bilm: "BiLM", words: Sequence[Key], derived: DerivedValues
+    ) -> Dict[Key, torch.Tensor]:
+        """Return {word: (P,) vector} for ``words``, encoding only the missing ones with
+        ``bilm`` and the store ``derived`` its vectors belong to."""
+        if derived is not self._owner:
             self._vectors.clear()
-            self._stamp = stamp
+            self._owner = derived
         found = {}
         missing = []
         for word in words:
@@ -47,7 +55,7 @@ class TokenCache:
         self.hits += len(found)
         self.misses += len(missing)
         if missing:
-            found.update(_encode_words(bilm, missing))
+            found.update(_encode_words(bilm, missing, derived))
             if self.max_size > 0:
                 for word in missing:
                     self._vectors[word] = found[word]
@@ -61,11 +69,13 @@ class TokenCache:
 ENCODE_CHUNK = 256
 
 
-def _encode_words(bilm: "BiLM", words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
+def _encode_words(
+    bilm: "BiLM", words: List[Key], derived: DerivedValues, chunk: int = ENCODE_CHUNK
+) -> Dict[Key, torch.Tensor]:
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
-        vectors = bilm.token_encoder(bilm.token_encoder.token_ids(part))
+        vectors = bilm.token_encoder(bilm.token_encoder.token_ids(part), derived)
         out.update(zip(part, vectors))
     return out
 
@@ -81,6 +91,10 @@ class Embedder:
         carries over to the next call. Default False: every sentence starts fresh, sorted
         by length for speed; results do not depend on batching.
     cache (TokenCache): token-encoder cache to share across calls; a private one if None.
+
+    Each call runs on the current weights: a trainable biLM's derived values (packed
+    weights, token vectors) last one call; a frozen one's (``requires_grad_(False)``)
+    are kept across calls until its tensors change (see ``spacy_elmo.nn.derived``).
     """
 
     def __init__(
@@ -105,9 +119,10 @@ class Embedder:
             self.bilm.eval()
         try:
             with torch.inference_mode():
+                derived = self.bilm.inference_values()
                 for start in range(0, len(order), self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    layers = self._run_batch([sentences[i] for i in rows])
+                    layers = self._run_batch([sentences[i] for i in rows], derived)
                     for row, index in enumerate(rows):
                         n = len(sentences[index])
                         results[index] = layers[:, row, 1 : n + 1].cpu().numpy()
@@ -116,10 +131,10 @@ class Embedder:
                 self.bilm.train()
         return results  # type: ignore[return-value]
 
-    def _run_batch(self, batch: List[Sequence[str]]) -> torch.Tensor:
+    def _run_batch(self, batch: List[Sequence[str]], derived: DerivedValues) -> torch.Tensor:
         bilm = self.bilm
         words = sorted({w for s in batch for w in s})
-        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
+        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words, derived)
         # ids: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
         rows = torch.stack([vectors[BOS_KEY], vectors[EOS_KEY]] + [vectors[w] for w in words])
         row_of = {w: i + 3 for i, w in enumerate(words)}
@@ -130,7 +145,8 @@ class Embedder:
             ids[row, len(sentence) + 1] = 2
         lengths = torch.tensor([len(s) + 2 for s in batch])
         state = self._batch_state(len(batch)) if self.stateful else None
-        layers, _, finals = bilm.contextualize_rows(rows, torch.from_numpy(ids), lengths, state)
+        layers, _, finals = bilm.contextualize_rows(
+            rows, torch.from_numpy(ids), lengths, state, derived=derived)
         if self.stateful:
             self._keep_state(finals)
         return layers
