@@ -19,7 +19,7 @@ import spacy
 import torch
 from spacy.tokens import Doc
 
-from spacy_elmo.convert import model_config_from_options
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.nn import published_options
 
 MB = 1024 * 1024

@@ -7,7 +7,7 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .model_files import init_bilm_from
+from .pipeline_files import init_bilm_from
 from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options

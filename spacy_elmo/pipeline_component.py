@@ -24,8 +24,8 @@ from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
 from .layers import ElmoSettings, get_bilm, predict_stored
 from .model_config import model_config_from_options
-from .model_files import init_bilm_from
 from .nn import published_options
+from .pipeline_files import init_bilm_from
 from .torch_files import UnsafeFileError
 
 # The component's own settings; its [elmo.model] block is written from the published
