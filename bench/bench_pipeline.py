@@ -29,7 +29,7 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_elmo.convert import model_config_from_options
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.layers import cached_bilm, feature_cache, get_bilm
 from spacy_elmo.layers.elmo_model import bilm_layer
 from spacy_elmo.nn import BiLM, Embedder, TokenCache, published_options

@@ -7,9 +7,10 @@ from torch import nn
 from ..errors import Errors
 from .embedder import Embedder
 from .lstm import BiLstmStack, State
-from .options import ElmoOptions
 from .derived import DerivedValues, StoreSlot
+from .options import ElmoOptions
 from .token_encoder import CharCNNEncoder
+from .token_table import gather_rows
 
 
 class BiLM(nn.Module):
@@ -31,6 +32,9 @@ class BiLM(nn.Module):
     def __init__(self, options: ElmoOptions) -> None:
         super().__init__()
         self.options = options
+        # True once weights were loaded (load_state_dict, the weight-file readers): the
+        # spaCy layer refuses to run a biLM whose weights are still random unless allowed.
+        self.weights_loaded = False
         self.token_encoder = CharCNNEncoder(options)
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
@@ -119,8 +123,7 @@ class BiLM(nn.Module):
         ids into them, counted from 1: id 0 is padding (a zero vector). Every caller
         (prediction, the spaCy layer, pretraining) runs the char CNN once per distinct
         token and builds its batch here."""
-        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])  # (V+1, P)
-        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
+        tokens = gather_rows(vectors, ids)  # (B, T, P), zero at padding
         return self.contextualize(tokens, lengths, initial_state, dropout, derived)
 
     def set_initial_state(self, state: Sequence[State]) -> None:
@@ -135,6 +138,10 @@ class BiLM(nn.Module):
         with torch.no_grad():
             self.initial_h.copy_(h)
             self.initial_c.copy_(c)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.weights_loaded = True  # load_state_dict, on the biLM or a model holding it
 
     def embed(self, sentences: Sequence[Sequence[str]], batch_size: int = 64, **kwargs):
         """Embed token lists: a list of float32 arrays (L+1, n_tokens, 2P), one per sentence.
