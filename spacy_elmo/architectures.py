@@ -41,6 +41,7 @@ def build_elmo_model_v2(
     n_words: int = _ORIGINAL.n_words,
     feature_cache_bytes: int = _SETTINGS.feature_cache_bytes,
     feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
+    compute_dtype: str = _SETTINGS.compute_dtype,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -76,6 +77,12 @@ def build_elmo_model_v2(
         epoch. 0 disables it (also ignored when fine-tuned). 1000000000.
     feature_cache_dtype (str): "float32" (the values as computed) or "float16" (half
         the memory, rounded features). "float32".
+    compute_dtype (str): the format of the biLM's LSTM matmuls at prediction (not when
+        fine-tuned): "float32"; "bfloat16" (on CPUs with native bfloat16 and GPUs;
+        float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
+        row, about 2x float32 in batches and 3-4x for one sentence); "auto" (the faster
+        per case). Outputs within a cosine of ~0.9999 of float32 on average
+        (bench/RESULTS.md). "float32".
     """
     options = ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
@@ -87,7 +94,7 @@ def build_elmo_model_v2(
     )
     settings = ElmoSettings(
         max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
-        feature_cache_bytes, feature_cache_dtype,
+        feature_cache_bytes, feature_cache_dtype, compute_dtype=compute_dtype,
     )
     return ElmoModel(options, settings)
 

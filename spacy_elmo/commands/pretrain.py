@@ -51,6 +51,7 @@ def evaluate_cli(
     device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
     mode: str = Opt("sentence", "--mode", "-m", help="sentence: lines alone; stream: state carried"),
     output: Optional[Path] = Opt(None, "--output", "-o", help="Also write the JSON object here"),
+    compute_dtype: str = Opt("float32", "--compute-dtype", help="biLM inference format: float32, bfloat16, int8 or auto"),
     # fmt: on
 ):
     """Forward, backward and average perplexity on held-out text.
@@ -61,7 +62,8 @@ def evaluate_cli(
     from ..pretrain.evaluate import evaluate
 
     try:
-        result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
+        result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode,
+                          compute_dtype=compute_dtype)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         msg.fail(str(err), exits=1)
     msg.info(f"{result['n_tokens']} tokens per direction")

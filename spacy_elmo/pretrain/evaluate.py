@@ -159,11 +159,14 @@ def _read_config(path: Path):
 
 
 def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: int = 32,
-             device: str = "cpu", mode: str = "sentence") -> Dict[str, float]:
+             device: str = "cpu", mode: str = "sentence",
+             compute_dtype: str = "float32") -> Dict[str, float]:
     """Perplexity of the model in ``model_dir`` on ``text`` (a file, a directory or
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
-    "stream" (windows of the run's unroll_steps)."""
+    "stream" (windows of the run's unroll_steps); the biLM's LSTMs run in
+    ``compute_dtype`` (see ``spacy_elmo.nn.precision``; the softmax stays float32)."""
     lm, vocab, settings = load_language_model(model_dir)
+    lm.bilm.set_compute_dtype(compute_dtype)
     c = settings.corpus
     tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
     lm.to(device)
