@@ -33,9 +33,10 @@ def download_cli(
     segmenter: Optional[str] = typer.Option(
         None, "--segmenter", help="lang zh only: spaCy's word segmenter, char, jieba or pkuseg"),
 ) -> None:
-    """Download a published ELMo / ELMoForManyLangs model and convert it to a spaCy pipeline.
+    """Fetch a published biLM by name as a spaCy pipeline.
 
-    The files go to a cache folder, resumably (run the command again after an
+    NAME: AllenNLP's small, medium, original, original-5.5b, or an ELMoForManyLangs
+    language, efml-LANG (--list shows all). The files go to a cache folder, resumably (run the command again after an
     interruption) and checked (size, format, shapes, --sha256) before anything is kept;
     the pipeline is written by the same code as `convert`, with each file's URL and
     SHA-256 in its meta.json. Prints the path to give spacy.load."""
