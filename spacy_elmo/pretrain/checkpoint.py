@@ -24,10 +24,11 @@ import srsly
 import torch
 
 from ..errors import Errors
+from ..model_files import FINAL
 from ..torch_files import load_tensors
 
 CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
-CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
+CHECKPOINTS, LATEST = "checkpoints", "latest.json"
 RUN_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE, CHECKPOINTS, FINAL)
 FORMAT = "spacy-elmo-pretrain-v1"
 
