@@ -167,6 +167,33 @@ class Errors(metaclass=_WithCodes):
     E321 = "training.device is '{device}' but CUDA is not available."
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
+    # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
+    E330 = (
+        "Checkpoint index {path} is refused: {problem}. A run's files are read as data, "
+        "never as paths to follow, so nothing was written or deleted. Delete {path} and "
+        "start the run over with --force."
+    )
+    E331 = (
+        "Checkpoint {path} is a symbolic link: refused. A run's checkpoints are plain "
+        "files in its checkpoints/ folder."
+    )
+    E332 = (
+        "{path} does not look like a pretraining run ({reason}): --force deletes only the "
+        "files a run writes, and only in a folder that holds one. Choose another output "
+        "folder."
+    )
+    E333 = (
+        "{path} holds files a pretraining run does not write: {files}. The run would "
+        "replace the folders they are in: move them away or choose another output folder."
+    )
+    E334 = (
+        "Output folder {path} is in use by another pretraining process ({holder}; it holds "
+        "{lock}). Wait for it to finish, or choose another output folder."
+    )
+    E335 = (
+        "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
+        "it would be overwritten. Copy it elsewhere or choose another output folder."
+    )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
@@ -246,6 +273,14 @@ class Errors(metaclass=_WithCodes):
     )
     E506 = "Output {path} is a directory: give a file path."
     E508 = "{what} {path} is a directory: give the file inside it ({name})."
+    E509 = (
+        "Output {output} is inside the input folder {input}: it would be read as input "
+        "(and overwrite what is there). Choose an output outside it."
+    )
+    E510 = (
+        "Could not write {path}: {reason}. Nothing was left half-written: free some space "
+        "or choose a writable folder, then run again."
+    )
     E507 = (
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."

@@ -9,6 +9,7 @@ from wasabi import msg
 
 from .._cli_app import app
 from ..errors import Errors
+from ..output_file import WriteFailed, atomic_output, check_new_output
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -38,7 +39,8 @@ def pretrain_cli(
         config = load_config(config_path, overrides)
     try:
         pretrain(config, output_dir, resume=resume, force=force, silent=silent)
-    except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+            WriteFailed) as err:
         msg.fail(str(err), exits=1)
 
 
@@ -58,17 +60,20 @@ def evaluate_cli(
     MODEL_DIR must be a pretraining output (it holds the LM softmax and vocabulary):
     a pipeline from `convert` cannot be evaluated. The last line of the output is one
     JSON object: {"forward": ..., "backward": ..., "average": ...}."""
-    from ..pretrain.evaluate import evaluate
+    from ..pretrain.evaluate import evaluate, evaluation_inputs
 
+    inputs = evaluation_inputs(model_dir, text)
     try:
+        if output is not None:  # before the evaluation, and again once the output is locked
+            check_new_output(output, inputs)
         result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        scores = {k: result[k] for k in ("forward", "backward", "average")}
+        if output is not None:
+            with atomic_output(output, lambda: check_new_output(output, inputs)) as tmp:
+                srsly.write_json(tmp, scores)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.info(f"{result['n_tokens']} tokens per direction")
-    scores = {k: result[k] for k in ("forward", "backward", "average")}
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, scores)
     print(srsly.json_dumps(scores))
 
 
@@ -84,7 +89,7 @@ def vocab_cli(
 
     The vocabulary file has one token per line."""
     from ..pretrain.config import PretrainSettings, load_config
-    from ..pretrain.corpus import Tokenizer, count_tokens, resolve_paths
+    from ..pretrain.corpus import SOTU_PREFIX, Tokenizer, count_tokens, resolve_paths
     from ..pretrain.vocab import build_vocab
 
     with show_validation_error(config_path):
@@ -92,13 +97,16 @@ def vocab_cli(
     try:
         settings = PretrainSettings.from_config(config)
         c, t = settings.corpus, settings.training
+        train = settings.paths.train
+        inputs = [config_path] + ([] if train.startswith(SOTU_PREFIX) else [Path(train)])
+        check_new_output(output_file, inputs)  # before counting, and again once locked
         tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
         counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
         if not stats["tokens"]:  # as pretrain does
             raise ValueError(Errors.E307.format(paths=settings.paths.train))
         vocab = build_vocab(counts, t.vocab_size, t.min_count)
-        output_file.parent.mkdir(parents=True, exist_ok=True)
-        vocab.to_disk(output_file)
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        with atomic_output(output_file, lambda: check_new_output(output_file, inputs)) as tmp:
+            vocab.to_disk(tmp)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"{len(vocab)} entries from {stats['tokens']} tokens written to {output_file}")
