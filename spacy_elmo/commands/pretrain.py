@@ -2,14 +2,11 @@
 from pathlib import Path
 from typing import Optional
 
-import srsly
 import typer
-from spacy.cli._util import Arg, Opt, parse_config_overrides, show_validation_error
+from typer import Argument as Arg, Option as Opt
 from wasabi import msg
 
 from .._cli_app import app
-from ..errors import Errors
-from ..output_file import WriteFailed, atomic_output, check_new_output
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -31,6 +28,9 @@ def pretrain_cli(
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
+    from spacy.cli._util import parse_config_overrides, show_validation_error
+
+    from ..output_file import WriteFailed
     from ..pretrain.config import load_config
     from ..pretrain.train import NonFiniteLoss, pretrain
 
@@ -60,6 +60,9 @@ def evaluate_cli(
     MODEL_DIR must be a pretraining output (it holds the LM softmax and vocabulary):
     a pipeline from `convert` cannot be evaluated. The last line of the output is one
     JSON object: {"forward": ..., "backward": ..., "average": ...}."""
+    import srsly
+
+    from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.evaluate import evaluate, evaluation_inputs
 
     inputs = evaluation_inputs(model_dir, text)
@@ -88,23 +91,19 @@ def vocab_cli(
     """Count the training corpus and write the softmax vocabulary.
 
     The vocabulary file has one token per line."""
+    from spacy.cli._util import parse_config_overrides, show_validation_error
+
+    from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.config import PretrainSettings, load_config
-    from ..pretrain.corpus import SOTU_PREFIX, Tokenizer, count_tokens, resolve_paths
-    from ..pretrain.vocab import build_vocab
+    from ..pretrain.vocab import corpus_inputs, corpus_vocab
 
     with show_validation_error(config_path):
         config = load_config(config_path, parse_config_overrides(ctx.args))
     try:
         settings = PretrainSettings.from_config(config)
-        c, t = settings.corpus, settings.training
-        train = settings.paths.train
-        inputs = [config_path] + ([] if train.startswith(SOTU_PREFIX) else [Path(train)])
+        inputs = [config_path, *corpus_inputs(settings)]
         check_new_output(output_file, inputs)  # before counting, and again once locked
-        tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
-        counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
-        if not stats["tokens"]:  # as pretrain does
-            raise ValueError(Errors.E307.format(paths=settings.paths.train))
-        vocab = build_vocab(counts, t.vocab_size, t.min_count)
+        vocab, stats = corpus_vocab(settings)
         with atomic_output(output_file, lambda: check_new_output(output_file, inputs)) as tmp:
             vocab.to_disk(tmp)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, WriteFailed) as err:
