@@ -133,6 +133,70 @@ class Errors(metaclass=_WithCodes):
         "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
 
+    # Downloading published models (spacy_elmo/download.py): E800-E849
+    E800 = (
+        "Unknown model '{name}': not a published model (python -m spacy_elmo download "
+        "--list), an http(s) URL or an existing path."
+    )
+    E801 = (
+        "Cannot tell which model files the URL {url} names: give an ELMoForManyLangs .zip, "
+        "or the URL of an options.json or weights.hdf5 file (the other one's URL is the same "
+        "with options.json <-> weights.hdf5)."
+    )
+    E802 = "Cannot reach {url}: {reason}. Check the network, or give a mirror with --base-url."
+    E803 = "{url}: the server answered HTTP {status} {reason}. Nothing was kept."
+    E804 = (
+        "Download of {url} interrupted after {received} of {total} bytes ({reason}): run "
+        "the same command again to resume it ({partial} is kept for that)."
+    )
+    E805 = (
+        "{url}: the server announces {found} bytes, the published file has {expected}: "
+        "not the published file. Nothing was kept."
+    )
+    E806 = (
+        "{url}: asked to resume from byte {offset}, the server answered Content-Range "
+        "'{found}'. The partial download was removed: run the command again to start over."
+    )
+    E807 = (
+        "{url}: {found} bytes received, the server announced {expected}. Nothing was kept."
+    )
+    E808 = "{what}: SHA-256 {found}, expected {expected} (--sha256). Nothing was kept."
+    E809 = "{what} is not a readable zip file: {error}. Nothing was kept."
+    E810 = (
+        "{what}: zip member '{member}' would be written outside the model folder (an "
+        "absolute path, '..' or a link): refused. Nothing was kept."
+    )
+    E811 = (
+        "{what}: no ELMoForManyLangs model in the zip (config.json and encoder.pkl at its "
+        "root, or in a single folder). Nothing was kept."
+    )
+    E812 = "--sha256 must be 64 hexadecimal digits, found '{value}'."
+    E813 = "--base-url must be an http(s) URL, found '{value}'."
+    E814 = (
+        "--base-url applies to the published models (python -m spacy_elmo download --list), "
+        "not to '{name}'."
+    )
+    E815 = (
+        "spaCy's '{lang}' language needs a package that is not installed ({error}). "
+        "Install it, or download with --lang xx (spaCy's multi-language tokenizer)."
+    )
+    E816 = "{what} is not a usable {expected}: {error} Nothing was kept."
+    E817 = (
+        "Output folder {path} exists and is not empty: give a new folder (download never "
+        "writes over a folder)."
+    )
+    E818 = (
+        "OUTPUT_DIR is where the converted pipeline goes: with --no-convert nothing is "
+        "converted (the files stay in {path})."
+    )
+    E819 = (
+        "{path} holds no model: expected options.json + weights.hdf5, an ELMoForManyLangs "
+        "model folder, or an ELMoForManyLangs .zip."
+    )
+    E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
+    E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
+    E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
+
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
     E301 = "Pretraining config: [{section}] {key} must be {expected}, found {found!r}."
