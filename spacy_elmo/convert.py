@@ -90,8 +90,9 @@ def _write_pipeline(
 
     check()  # before the weights are read; again under the lock
     nlp = _build_pipeline(options, weights, lang, segmenter)
-    nlp.meta.update({"name": "elmo", "description": f"{description}. {INSTALL_NOTE}",
-                     "requirements": [REQUIREMENT], **meta})
+    meta = {"name": "elmo", "description": description, "requirements": [REQUIREMENT], **meta}
+    meta["description"] = f"{meta['description']}. {INSTALL_NOTE}"
+    nlp.meta.update(meta)
     with atomic_folder(output_dir, check) as tmp:
         nlp.to_disk(tmp)
     return output_dir
