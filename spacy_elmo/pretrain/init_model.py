@@ -23,7 +23,7 @@ from ..efml_format import is_efml_dir
 from ..errors import Errors
 from ..nn.bilm import BiLM
 from ..nn.options import ElmoOptions
-from ..torch_files import UnsafeFileError, load_tensors
+from ..torch_files import UnsafeFileError, check_finite, load_tensors
 from .checkpoint import CHECKPOINTS, FINAL, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -99,6 +99,7 @@ def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
     if found != expected:
         raise ValueError(Errors.E654.format(
             file=path, problem=f"expected tensors {expected} (vocab.txt, options.json), found {found}"))
+    check_finite(head, path)
     return head
 
 
