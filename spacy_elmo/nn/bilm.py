@@ -10,6 +10,7 @@ from .lstm import BiLstmStack, State
 from .options import ElmoOptions
 from .packed import WeightsVersion
 from .token_encoder import CharCNNEncoder
+from .token_table import gather_rows
 
 
 class BiLM(nn.Module):
@@ -29,6 +30,9 @@ class BiLM(nn.Module):
         self.options = options
         # shared by every part: the caches of values derived from the weights key on it
         self.weights_version = WeightsVersion()
+        # True once weights were loaded (load_state_dict, the weight-file readers): the
+        # spaCy layer refuses to run a biLM whose weights are still random unless allowed.
+        self.weights_loaded = False
         self.token_encoder = CharCNNEncoder(options, self.weights_version)
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
@@ -108,8 +112,7 @@ class BiLM(nn.Module):
         ids into them, counted from 1: id 0 is padding (a zero vector). Every caller
         (prediction, the spaCy layer, pretraining) runs the char CNN once per distinct
         token and builds its batch here."""
-        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])  # (V+1, P)
-        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
+        tokens = gather_rows(vectors, ids)  # (B, T, P), zero at padding
         return self.contextualize(tokens, lengths, initial_state, dropout)
 
     def set_initial_state(self, state: Sequence[State]) -> None:
@@ -129,6 +132,7 @@ class BiLM(nn.Module):
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self.weights_version.bump()  # load_state_dict, on the biLM or a model holding it
+        self.weights_loaded = True
 
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)

@@ -19,7 +19,7 @@ from ..elmo_format import load_allennlp
 from ..errors import Errors
 from ..torch_files import load_state_into, load_tensors
 from ..nn.bilm import BiLM
-from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
 from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
 from .config import PretrainSettings
@@ -166,8 +166,7 @@ def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: in
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(Errors.E405.format(value=batch_size))
     lm, vocab, settings = load_language_model(model_dir)
-    c = settings.corpus
-    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+    tokenizer = Tokenizer.from_settings(settings.corpus)
     lm.to(device)
     return perplexity(lm, vocab, tokenizer, resolve_paths(str(text), "text"), batch_size, device,
                       mode=mode, steps=settings.training.unroll_steps)
