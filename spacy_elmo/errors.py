@@ -161,6 +161,70 @@ class Errors(metaclass=_WithCodes):
         "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
 
+    # Downloading published models (spacy_elmo/download.py): E800-E849
+    E800 = (
+        "Unknown model '{name}': not a published model (python -m spacy_elmo download "
+        "--list), an http(s) URL or an existing path."
+    )
+    E801 = (
+        "Cannot tell which model files the URL {url} names: give an ELMoForManyLangs .zip, "
+        "or the URL of an options.json or weights.hdf5 file (the other one's URL is the same "
+        "with options.json <-> weights.hdf5)."
+    )
+    E802 = "Cannot reach {url}: {reason}. Check the network, or give a mirror with --base-url."
+    E803 = "{url}: the server answered HTTP {status} {reason}. Nothing was kept."
+    E804 = (
+        "Download of {url} interrupted after {received} of {total} bytes ({reason}): run "
+        "the same command again to resume it ({partial} is kept for that)."
+    )
+    E805 = (
+        "{url}: the server announces {found} bytes, the published file has {expected}: "
+        "not the published file. Nothing was kept."
+    )
+    E806 = (
+        "{url}: asked to resume from byte {offset}, the server answered Content-Range "
+        "'{found}'. The partial download was removed: run the command again to start over."
+    )
+    E807 = (
+        "{url}: {found} bytes received, the server announced {expected}. Nothing was kept."
+    )
+    E808 = "{what}: SHA-256 {found}, expected {expected} (--sha256). Nothing was kept."
+    E809 = "{what} is not a readable zip file: {error}. Nothing was kept."
+    E810 = (
+        "{what}: zip member '{member}' would be written outside the model folder (an "
+        "absolute path, '..' or a link): refused. Nothing was kept."
+    )
+    E811 = (
+        "{what}: no ELMoForManyLangs model in the zip (config.json and encoder.pkl at its "
+        "root, or in a single folder). Nothing was kept."
+    )
+    E812 = "--sha256 must be 64 hexadecimal digits, found '{value}'."
+    E813 = "--base-url must be an http(s) URL, found '{value}'."
+    E814 = (
+        "--base-url applies to the published models (python -m spacy_elmo download --list), "
+        "not to '{name}'."
+    )
+    E815 = (
+        "spaCy's '{lang}' language needs a package that is not installed ({error}). "
+        "Install it, or download with --lang xx (spaCy's multi-language tokenizer)."
+    )
+    E816 = "{what} is not a usable {expected}: {error} Nothing was kept."
+    E817 = (
+        "Output folder {path} exists and is not empty: give a new folder (download never "
+        "writes over a folder)."
+    )
+    E818 = (
+        "OUTPUT_DIR is where the converted pipeline goes: with --no-convert nothing is "
+        "converted (the files stay in {path})."
+    )
+    E819 = (
+        "{path} holds no model: expected options.json + weights.hdf5, an ELMoForManyLangs "
+        "model folder, or an ELMoForManyLangs .zip."
+    )
+    E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
+    E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
+    E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
+
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
     E301 = "Pretraining config: [{section}] {key} must be {expected}, found {found!r}."
@@ -196,6 +260,33 @@ class Errors(metaclass=_WithCodes):
     E321 = "training.device is '{device}' but CUDA is not available."
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
+    # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
+    E330 = (
+        "Checkpoint index {path} is refused: {problem}. A run's files are read as data, "
+        "never as paths to follow, so nothing was written or deleted. Delete {path} and "
+        "start the run over with --force."
+    )
+    E331 = (
+        "Checkpoint {path} is a symbolic link: refused. A run's checkpoints are plain "
+        "files in its checkpoints/ folder."
+    )
+    E332 = (
+        "{path} does not look like a pretraining run ({reason}): --force deletes only the "
+        "files a run writes, and only in a folder that holds one. Choose another output "
+        "folder."
+    )
+    E333 = (
+        "{path} holds files a pretraining run does not write: {files}. The run would "
+        "replace the folders they are in: move them away or choose another output folder."
+    )
+    E334 = (
+        "Output folder {path} is in use by another pretraining process ({holder}; it holds "
+        "{lock}). Wait for it to finish, or choose another output folder."
+    )
+    E335 = (
+        "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
+        "it would be overwritten. Copy it elsewhere or choose another output folder."
+    )
     # sizes checked before anything is allocated (faults-b): E350-E359
     E350 = (
         "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "
@@ -304,6 +395,14 @@ class Errors(metaclass=_WithCodes):
     )
     E533 = "{path} is not a spacy-elmo file of this kind: '{key}' must be {expected}, found {found}."
     E508 = "{what} {path} is a directory: give the file inside it ({name})."
+    E509 = (
+        "Output {output} is inside the input folder {input}: it would be read as input "
+        "(and overwrite what is there). Choose an output outside it."
+    )
+    E510 = (
+        "Could not write {path}: {reason}. Nothing was left half-written: free some space "
+        "or choose a writable folder, then run again."
+    )
     E507 = (
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."

@@ -21,9 +21,10 @@ from ..torch_files import load_state_into, load_tensors
 from ..nn.bilm import BiLM
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
-from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
+from .checkpoint import (
+    CHECKPOINTS, CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint)
 from .config import PretrainSettings
-from .corpus import Tokenizer, read_sentences, resolve_paths
+from .corpus import SOTU_PREFIX, Tokenizer, read_sentences, resolve_paths
 from .lm import LanguageModel, direction_perplexities
 from .vocab import Vocab
 
@@ -156,6 +157,17 @@ def _read_config(path: Path):
     from confection import Config
 
     return Config().from_disk(path, interpolate=False)
+
+
+def evaluation_inputs(model_dir: Union[str, Path], text: Union[str, Path]) -> List[Path]:
+    """What ``evaluate`` reads, for refusing an output over it: the text (a file or a
+    folder) and the model's files (its final/ and checkpoints/ folders, or the final/
+    folder given)."""
+    model_dir = Path(model_dir)
+    inputs = [] if str(text).startswith(SOTU_PREFIX) else [Path(text)]
+    if (model_dir / HEAD_FILE).exists():
+        return inputs + [model_dir]
+    return inputs + [model_dir / n for n in (FINAL, CHECKPOINTS, CONFIG_FILE, VOCAB_FILE)]
 
 
 def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: int = 32,
