@@ -23,6 +23,13 @@ class Warnings(metaclass=_WithCodes):
         "(or allow_random_weights = true is set in [components.{name}.model])."
     )
 
+    # convert (traps): W113-W129
+    W113 = (
+        "ELMoForManyLangs model {path} is Chinese, but the pipeline (lang '{lang}') uses "
+        "spaCy's character segmenter: one token per character, while the published Chinese "
+        "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
@@ -364,6 +371,33 @@ class Errors(metaclass=_WithCodes):
     E404 = "Input file {path} not found."
     E405 = "--batch-size must be a positive integer, found {value}."
     E406 = "Unknown output mode '{mode}': use 'all', 'top' or 'average'."
+
+    # convert's output folder, --lang, the command conveniences (traps): E420-E449
+    E420 = "Output {path} is a file: give a folder path (it will hold the pipeline)."
+    E421 = "Output folder {output} is or holds the input {input}: choose another output folder."
+    E422 = (
+        "Output folder {path} exists and is not empty: use --force to replace it (a "
+        "pipeline folder only), or another path."
+    )
+    E423 = (
+        "Output folder {path} is not a spaCy pipeline (no config.cfg + meta.json): --force "
+        "replaces only a pipeline folder, never other files. Choose another path."
+    )
+    E424 = "Cannot write the output folder {path}: {error}. Nothing was replaced."
+    E425 = (
+        "{what} '{lang}' is not a language spaCy knows (spacy.util.get_lang_class): use a "
+        "code such as en, de, zh, or xx (multi-language)."
+    )
+    E426 = "--segmenter must be one of {known}, found '{segmenter}'."
+    E427 = (
+        "{path} holds {options}: it is an original ELMo model, not an ELMoForManyLangs "
+        "folder. Convert it with: convert {path}/{options} {path}/WEIGHTS.hdf5 OUTPUT_DIR."
+    )
+    E428 = (
+        "{path} is an ELMoForManyLangs model folder, not an options.json: convert it with "
+        "the two-argument form: convert {path} OUTPUT_DIR."
+    )
+    E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (

@@ -23,11 +23,12 @@ import srsly
 import torch
 
 from ..errors import Errors
+from ..model_files import FINAL
 from ..output_file import atomic_write
 from ..torch_files import check_finite, check_keys, load_tensors, save_tensors
 
 CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
-CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
+CHECKPOINTS, LATEST = "checkpoints", "latest.json"
 RUN_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE, CHECKPOINTS, FINAL)
 STEP_FILE = re.compile(r"step-\d{8}\.pt")  # the only names latest.json may give
 FORMAT = "spacy-elmo-pretrain-v1"
