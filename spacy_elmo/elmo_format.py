@@ -167,16 +167,38 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
 
 
 def _read_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> numpy.ndarray:
-    if name not in handle:
-        raise ValueError(Errors.E006.format(path=path, dataset=name, expected=shape))
-    dataset = handle[name]
+    dataset = _find_dataset(handle, path, name, shape)
     if tuple(dataset.shape) != tuple(shape):
         raise ValueError(Errors.E007.format(
             path=path, dataset=name, expected=tuple(shape), found=tuple(dataset.shape)))
-    value = numpy.asarray(dataset[...], dtype=numpy.float32)
+    if dataset.dtype.kind not in "fiu":  # complex, strings, compounds: not weights
+        raise ValueError(Errors.E020.format(path=path, dataset=name, dtype=dataset.dtype))
+    try:
+        value = numpy.asarray(dataset[...], dtype=numpy.float32)
+    except OSError as err:  # a damaged chunk, a missing filter
+        raise ValueError(Errors.E005.format(path=path, error=f"dataset '{name}': {err}")) from None
     if not numpy.isfinite(value).all():
         raise ValueError(Errors.E012.format(path=path, dataset=name))
     return value
+
+
+def _find_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> h5py.Dataset:
+    """The dataset ``name``; E006 when there is none (a missing name, a link that leads
+    nowhere), E021 when a group (or another kind of object) stands in its place."""
+    try:
+        found = handle.get(name)
+    except (KeyError, OSError, ValueError):  # an external link to a missing file
+        found = None
+    if found is None:
+        link = handle.get(name, getlink=True) if name in handle else None
+        if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+            target = link.path if isinstance(link, h5py.SoftLink) else f"{link.filename}:{link.path}"
+            raise ValueError(Errors.E022.format(path=path, dataset=name, target=target))
+        raise ValueError(Errors.E006.format(path=path, dataset=name, expected=shape))
+    if not isinstance(found, h5py.Dataset):
+        raise ValueError(Errors.E021.format(
+            path=path, dataset=name, kind=type(found).__name__, expected=shape))
+    return found
 
 
 def save_weights(bilm: BiLM, path: PathLike) -> None:
