@@ -4,12 +4,12 @@ The biLM is stateless: an LM sequence (its token strings and boundary keys, see
 ``sequences.Window``) gives the same layers whatever else is run with it (up to the
 rounding of batched matmuls, about 1e-7), so a frozen biLM's outputs can be computed
 once and reused, e.g. for every epoch of ``spacy train``: an entry holds the exact
-values of the first computation. Entries are the window's (L+1, len(keys), 2P) layers in the cache's dtype; ``nbytes``
-counts their bytes plus those of the keys and never exceeds ``max_bytes`` (least
-recently used entries go first). Entries belong to one store of values derived from
-the biLM's weights (``BiLM.inference_values``): ``validate`` drops them all when it is
-given another store, which happens whenever the weights changed (see
-``spacy_elmo.nn.derived``); ``clear`` drops them too.
+values of the first computation. Entries are the window's (L+1, len(keys), 2P) layers
+in the cache's dtype; ``nbytes`` counts their bytes plus those of the keys and never
+exceeds ``max_bytes`` (least recently used entries go first). Entries belong to one
+store of values derived from the biLM's weights (``BiLM.inference_values``):
+``validate`` drops them all when it is given another store, which happens whenever the
+weights changed (see ``spacy_elmo.nn.derived``); ``clear`` drops them too.
 """
 import sys
 from collections import OrderedDict

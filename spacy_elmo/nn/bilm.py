@@ -9,6 +9,7 @@ from .embedder import Embedder
 from .lstm import BiLstmStack, State
 from .derived import DerivedValues, StoreSlot
 from .options import ElmoOptions
+from . import precision
 from .token_encoder import CharCNNEncoder
 from .token_table import gather_rows
 
@@ -45,6 +46,22 @@ class BiLM(nn.Module):
         L, C, P = options.n_layers, options.lstm_dim, options.projection_dim
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
         self.register_buffer("initial_c", torch.zeros(L, 2, C))
+        self._compute_dtype = "float32"
+
+    @property
+    def compute_dtype(self) -> str:
+        """The number format of the LSTMs' matmuls at inference (no autograd): "float32"
+        (default), "bfloat16", "int8" or "auto"; see ``spacy_elmo.nn.precision``."""
+        return self._compute_dtype
+
+    def set_compute_dtype(self, compute_dtype: str) -> "BiLM":
+        """Run inference in ``compute_dtype`` from now on (weights stay float32; their
+        reduced copies are made on first use, in place of the float32 packed ones)."""
+        precision.check_compute_dtype(compute_dtype)
+        self._compute_dtype = compute_dtype
+        for layer in self.lstm.layers:
+            layer.compute_dtype = compute_dtype
+        return self
 
     @property
     def output_dim(self) -> int:
@@ -57,7 +74,8 @@ class BiLM(nn.Module):
     def inference_values(self) -> DerivedValues:
         """The store of derived values for one inference call (see ``derived``): kept
         across calls while this biLM is frozen and its tensors unchanged, else new."""
-        return self._derived.for_call(self)
+        formats = tuple(layer.compute_dtype for layer in self.lstm.layers)
+        return self._derived.for_call(self, formats)
 
     def default_state(self, batch: int) -> List[State]:
         """The stored initial state, repeated for ``batch`` rows: L x (h, c)."""

@@ -16,7 +16,7 @@ word or sequence key on the store object. Which store a call gets
 * A frozen biLM (``bilm.requires_grad_(False)``, what the spaCy component does unless
   it fine-tunes) keeps its store across calls while a ``WeightsStamp`` of its tensors
   (identity, storage and torch's in-place version counter, of every parameter and
-  buffer) is unchanged: loading, ``copy_``/``add_`` under ``no_grad``, a replaced
+  buffer) and its compute dtype (``precision``: the reduced copies) are unchanged: loading, ``copy_``/``add_`` under ``no_grad``, a replaced
   parameter, a device or dtype move and ``requires_grad_(True)`` all give a new store.
   Only writes that bypass torch's version counter (``param.data.copy_(...)``, writes
   through a numpy view) go unseen, and only on a biLM its owner froze.
@@ -25,12 +25,12 @@ The version counter is private API (``Tensor._version``): ``in_place_version`` i
 one use; where it is missing, no store is kept across calls (correct, slower).
 """
 import weakref
-from typing import Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from . import packed
+from . import packed, precision
 
 
 def in_place_version(tensor: torch.Tensor) -> Optional[int]:
@@ -88,15 +88,18 @@ class DerivedValues:
     """
 
     def __init__(self) -> None:
-        self._values: Dict[Tuple[int, Hashable], torch.Tensor] = {}
+        self._values: Dict[Tuple[int, Hashable], Any] = {}
 
     def value(self, owner: nn.Module, name: Hashable, make: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``make()`` (detached, contiguous), computed on first use."""
+        return self._get(owner, name, lambda: make().detach().contiguous())
+
+    def _get(self, owner: nn.Module, name: Hashable, make: Callable[[], Any]) -> Any:
         key = (id(owner), name)
         found = self._values.get(key)
         if found is None:
             with torch.no_grad():
-                found = self._values[key] = make().detach().contiguous()
+                found = self._values[key] = make()
         return found
 
     def packed(
@@ -109,6 +112,16 @@ class DerivedValues:
         if not packed.usable(sources):
             return None
         return self.value(owner, ("packed", name, rows), lambda: packed.pack(out_in(), rows))
+
+    def reduced(
+        self, owner: nn.Module, name: Hashable, fmt: str, out_in: Callable[[], torch.Tensor],
+        bias: Optional[Callable[[], torch.Tensor]] = None,
+    ) -> Any:
+        """``out_in()`` in the reduced format ``fmt`` ("int8" or "bfloat16", see
+        ``precision.pack``): a weight run in a reduced format has its copy in that format
+        only, no float32 one."""
+        return self._get(owner, ("reduced", name, fmt), lambda: precision.pack(
+            fmt, out_in(), None if bias is None else bias()))
 
     def memo(self, owner: nn.Module, name: Hashable) -> Optional[tuple]:
         """A non-tensor value stored with ``remember`` (e.g. the shared first LSTM step)."""
@@ -130,15 +143,17 @@ class StoreSlot:
 
     def __init__(self) -> None:
         self._stamp: Optional[WeightsStamp] = None
+        self._settings: Hashable = None
         self._store: Optional[DerivedValues] = None
 
-    def for_call(self, module: nn.Module) -> DerivedValues:
+    def for_call(self, module: nn.Module, settings: Hashable = ()) -> DerivedValues:
         """The store for one call on ``module``: the kept one while ``module`` is frozen
-        and unchanged, else a new one (kept only if ``module`` is frozen)."""
+        and unchanged and ``settings`` (what else shapes the derived values, e.g. the
+        compute dtype) are the same, else a new one (kept only if ``module`` is frozen)."""
         stamp = WeightsStamp.of(module)
-        if stamp is None or self._store is None or stamp != self._stamp:
+        if stamp is None or self._store is None or stamp != self._stamp or settings != self._settings:
             self._store = DerivedValues() if stamp is not None else None
-            self._stamp = stamp
+            self._stamp, self._settings = stamp, settings
         return self._store if self._store is not None else DerivedValues()
 
     def __deepcopy__(self, memo) -> "StoreSlot":
