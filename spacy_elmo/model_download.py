@@ -139,8 +139,11 @@ def download(
     sha256 = _check_sha256(sha256)
     if not convert and output_dir is not None:
         raise ValueError(Errors.E818.format(path=cache_dir() / source.key))
-    if convert:
-        _check_lang(lang or source.lang)
+    if convert:  # refused before anything is fetched
+        lang = lang or source.lang
+        _check_lang(lang, segmenter)
+        if output_dir is not None:
+            _check_output(Path(output_dir))
     folder = cache_dir() / source.key
     _make_folder(folder.parent)
     with exclusive_lock(folder):
@@ -152,7 +155,7 @@ def download(
         raw = _raw_model(source, folder)
         if not convert:
             return raw
-        lang = lang or source.lang
+        assert lang is not None
         default = folder / (f"pipeline-{lang}" + (f"-{segmenter}" if segmenter else ""))
         output = Path(output_dir) if output_dir is not None else default
         if output_dir is None and (output / "meta.json").is_file():
@@ -304,8 +307,7 @@ def _meta(name: str, source: Source, record: Dict[str, Any]) -> Dict[str, Any]:
 def _convert(kind: str, raw: Path, output: Path, lang: str, segmenter: Optional[str],
              meta: Dict[str, Any]) -> None:
     """``convert``'s code into a new folder beside ``output``, renamed when complete."""
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ValueError(Errors.E817.format(path=output))
+    _check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     try:
@@ -320,12 +322,21 @@ def _convert(kind: str, raw: Path, output: Path, lang: str, segmenter: Optional[
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _check_lang(lang: str) -> None:
+def _check_output(output: Path) -> None:
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ValueError(Errors.E817.format(path=output))
+
+
+def _check_lang(lang: str, segmenter: Optional[str]) -> None:
+    """The pipeline's language and segmenter can be built (checked before downloading)."""
     try:
         spacy.util.get_lang_class(lang)
     except ImportError:
         raise ValueError(Errors.E821.format(lang=lang)) from None
-    try:  # some languages' tokenizers need a package of their own (ja: SudachiPy, ...)
-        spacy.blank(lang)
+    if segmenter is not None and lang != "zh":
+        raise ValueError(Errors.E625.format(lang=lang))
+    config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
+    try:  # some tokenizers need a package of their own (ja: SudachiPy, zh jieba: jieba, ...)
+        spacy.blank(lang, config=config)
     except ImportError as err:
         raise ValueError(Errors.E815.format(lang=lang, error=str(err).splitlines()[0])) from None
