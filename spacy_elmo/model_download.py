@@ -54,6 +54,7 @@ class Source:
     license: str = ""
     source: str = ""
     size: Optional[int] = None
+    description: str = ""
 
 
 def cache_dir() -> Path:
@@ -87,7 +88,8 @@ def resolve(name: str, base_url: Optional[str] = None) -> Source:
 
 def _published(model: PublishedModel, base_url: Optional[str]) -> Source:
     return Source(model.name, model.kind, model.urls(base_url), lang=model.lang,
-                  license=model.license, source=model.source, size=model.size)
+                  license=model.license, source=model.source, size=model.size,
+                  description=model.description)
 
 
 def _key(text: str, stem: str) -> str:
@@ -300,7 +302,8 @@ def _meta(name: str, source: Source, record: Dict[str, Any]) -> Dict[str, Any]:
          "sha256": entry["sha256"]}
         for entry in record["files"]
     ]
-    return {"description": f"ELMo biLM '{name}' ({record.get('source', '')}) as a spaCy pipeline",
+    what = f"{source.description} ('{name}')" if source.description else f"biLM from {name}"
+    return {"description": f"ELMo: {what}, as a spaCy pipeline by spacy-elmo download",
             "sources": sources}
 
 
