@@ -13,6 +13,7 @@ import srsly
 import torch
 
 from .errors import Errors
+from .output_file import hdf5_writer
 from .nn.bilm import BiLM
 from .nn.options import ElmoOptions
 
@@ -180,7 +181,7 @@ def _read_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ..
 
 def save_weights(bilm: BiLM, path: PathLike) -> None:
     """Write ``bilm`` in the original HDF5 layout (float32), plus our initial state."""
-    with h5py.File(Path(path), "w") as handle:
+    with hdf5_writer(Path(path)) as (handle, _):  # a failed write: one WriteFailed error
         for entry in weight_table(bilm):
             handle.create_dataset(entry.name, data=entry.get().astype(numpy.float32))
         if bool(bilm.initial_h.any() or bilm.initial_c.any()):

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .errors import Errors
 from .nn import BiLM, Embedder
-from .output_file import atomic_output, check_output
+from .output_file import atomic_output, check_output, hdf5_writer
 from .pipeline_files import bilm_from_directory
 
 MODES = ("all", "top", "average")
@@ -56,7 +56,7 @@ def embed_file(
 def _write(input_path: Path, output_path: Path, embedder: Embedder, mode: str,
            shard: Tuple[int, int], count: int, chunk_size: int, progress: bool) -> None:
     sentence_to_index: Dict[str, str] = {}
-    with h5py.File(output_path, "w") as out, tqdm(
+    with hdf5_writer(output_path) as (out, check), tqdm(
         total=count, unit="sent", disable=not progress
     ) as bar:
         chunk: List[Tuple[int, str]] = []
@@ -64,6 +64,7 @@ def _write(input_path: Path, output_path: Path, embedder: Embedder, mode: str,
             chunk.append(item)
             if len(chunk) >= chunk_size:
                 _write_chunk(out, embedder, chunk, mode, sentence_to_index)
+                check()  # a full disk stops the run at the chunk it happened in
                 bar.update(len(chunk))
                 chunk = []
         _write_chunk(out, embedder, chunk, mode, sentence_to_index)

@@ -23,6 +23,13 @@ class Warnings(metaclass=_WithCodes):
         "(or allow_random_weights = true is set in [components.{name}.model])."
     )
 
+    # convert (traps): W113-W129
+    W113 = (
+        "ELMoForManyLangs model {path} is Chinese, but the pipeline (lang '{lang}') uses "
+        "spaCy's character segmenter: one token per character, while the published Chinese "
+        "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
@@ -232,6 +239,33 @@ class Errors(metaclass=_WithCodes):
     E321 = "training.device is '{device}' but CUDA is not available."
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
+    # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
+    E330 = (
+        "Checkpoint index {path} is refused: {problem}. A run's files are read as data, "
+        "never as paths to follow, so nothing was written or deleted. Delete {path} and "
+        "start the run over with --force."
+    )
+    E331 = (
+        "Checkpoint {path} is a symbolic link: refused. A run's checkpoints are plain "
+        "files in its checkpoints/ folder."
+    )
+    E332 = (
+        "{path} does not look like a pretraining run ({reason}): --force deletes only the "
+        "files a run writes, and only in a folder that holds one. Choose another output "
+        "folder."
+    )
+    E333 = (
+        "{path} holds files a pretraining run does not write: {files}. The run would "
+        "replace the folders they are in: move them away or choose another output folder."
+    )
+    E334 = (
+        "Output folder {path} is in use by another pretraining process ({holder}; it holds "
+        "{lock}). Wait for it to finish, or choose another output folder."
+    )
+    E335 = (
+        "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
+        "it would be overwritten. Copy it elsewhere or choose another output folder."
+    )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
@@ -303,6 +337,33 @@ class Errors(metaclass=_WithCodes):
     E405 = "--batch-size must be a positive integer, found {value}."
     E406 = "Unknown output mode '{mode}': use 'all', 'top' or 'average'."
 
+    # convert's output folder, --lang, the command conveniences (traps): E420-E449
+    E420 = "Output {path} is a file: give a folder path (it will hold the pipeline)."
+    E421 = "Output folder {output} is or holds the input {input}: choose another output folder."
+    E422 = (
+        "Output folder {path} exists and is not empty: use --force to replace it (a "
+        "pipeline folder only), or another path."
+    )
+    E423 = (
+        "Output folder {path} is not a spaCy pipeline (no config.cfg + meta.json): --force "
+        "replaces only a pipeline folder, never other files. Choose another path."
+    )
+    E424 = "Cannot write the output folder {path}: {error}. Nothing was replaced."
+    E425 = (
+        "{what} '{lang}' is not a language spaCy knows (spacy.util.get_lang_class): use a "
+        "code such as en, de, zh, or xx (multi-language)."
+    )
+    E426 = "--segmenter must be one of {known}, found '{segmenter}'."
+    E427 = (
+        "{path} holds {options}: it is an original ELMo model, not an ELMoForManyLangs "
+        "folder. Convert it with: convert {path}/{options} {path}/WEIGHTS.hdf5 OUTPUT_DIR."
+    )
+    E428 = (
+        "{path} is an ELMoForManyLangs model folder, not an options.json: convert it with "
+        "the two-argument form: convert {path} OUTPUT_DIR."
+    )
+    E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
+
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
         "{path} is not a plain torch file of tensors and values ({reason}). It was NOT "
@@ -322,6 +383,14 @@ class Errors(metaclass=_WithCodes):
     )
     E506 = "Output {path} is a directory: give a file path."
     E508 = "{what} {path} is a directory: give the file inside it ({name})."
+    E509 = (
+        "Output {output} is inside the input folder {input}: it would be read as input "
+        "(and overwrite what is there). Choose an output outside it."
+    )
+    E510 = (
+        "Could not write {path}: {reason}. Nothing was left half-written: free some space "
+        "or choose a writable folder, then run again."
+    )
     E507 = (
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."

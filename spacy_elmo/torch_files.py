@@ -51,6 +51,13 @@ def _reason(err: pickle.UnpicklingError) -> str:
     return (lines[0].split(" Please use")[0] if lines else type(err).__name__)[:200]
 
 
+def save_tensors(data: Any, path: Path) -> None:
+    """``torch.save(data)`` to ``path`` through a Python file, so that a failed write
+    (a full disk) is an OSError with its errno, not torch's RuntimeError."""
+    with open(path, "wb") as handle:
+        torch.save(data, handle)
+
+
 # Thinc's PyTorchShim (de)serializers: its default relies on torch.load's default,
 # which unpickles anything before torch 2.6.
 def serialize_state(module: torch.nn.Module) -> bytes:

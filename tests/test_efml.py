@@ -336,13 +336,13 @@ def test_cuda_matches_the_fixture(sentences, expected):
         assert_float32_close(found, want)
 
 
-def test_model_v1_keeps_the_original_encoder_and_v2_builds_efml():
+def test_model_v2_builds_the_original_encoder_by_default_and_efml_when_asked():
     from spacy.util import registry
 
     dims = {"lstm_dim": 8, "projection_dim": 4, "n_layers": 1, "filters": [[1, 4]], "n_highway": 1}
-    v1 = registry.architectures.get("spacy-elmo.ElmoModel.v1")(**dims)
-    assert get_bilm(v1).options.token_encoder == "elmo"
-    assert float(get_bilm(v1).lstm.layers[0].forget_offset.max()) == 1.0
+    original = registry.architectures.get("spacy-elmo.ElmoModel.v2")(**dims)
+    assert get_bilm(original).options.token_encoder == "elmo"
+    assert float(get_bilm(original).lstm.layers[0].forget_offset.max()) == 1.0
     v2 = registry.architectures.get("spacy-elmo.ElmoModel.v2")(
         **dims, token_encoder="efml", n_characters=10, word_dim=3, n_words=7)
     encoder = get_bilm(v2).token_encoder

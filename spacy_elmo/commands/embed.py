@@ -7,6 +7,7 @@ from wasabi import msg
 
 from .._cli_app import app
 from ..errors import Errors
+from ..output_file import WriteFailed  # no torch, no h5py
 
 
 def parse_shard(value: str) -> Tuple[int, int]:
@@ -65,6 +66,6 @@ def embed_cli(
         n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
                        shard=shard_k_n, device=device, force=force)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-            NotADirectoryError) as err:
+            NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Embedded {n} sentences", str(output_hdf5))

@@ -30,6 +30,7 @@ def pretrain_cli(
     """
     from spacy.cli._util import parse_config_overrides, show_validation_error
 
+    from ..output_file import WriteFailed
     from ..pretrain.config import load_config
     from ..pretrain.train import NonFiniteLoss, pretrain
 
@@ -38,7 +39,8 @@ def pretrain_cli(
         config = load_config(config_path, overrides)
     try:
         pretrain(config, output_dir, resume=resume, force=force, silent=silent)
-    except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+            WriteFailed) as err:
         msg.fail(str(err), exits=1)
 
 
@@ -60,17 +62,21 @@ def evaluate_cli(
     JSON object: {"forward": ..., "backward": ..., "average": ...}."""
     import srsly
 
-    from ..pretrain.evaluate import evaluate
+    from ..output_file import WriteFailed, atomic_output, check_new_output
+    from ..pretrain.evaluate import evaluate, evaluation_inputs
 
+    inputs = evaluation_inputs(model_dir, text)
     try:
+        if output is not None:  # before the evaluation, and again once the output is locked
+            check_new_output(output, inputs)
         result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        scores = {k: result[k] for k in ("forward", "backward", "average")}
+        if output is not None:
+            with atomic_output(output, lambda: check_new_output(output, inputs)) as tmp:
+                srsly.write_json(tmp, scores)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.info(f"{result['n_tokens']} tokens per direction")
-    scores = {k: result[k] for k in ("forward", "backward", "average")}
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, scores)
     print(srsly.json_dumps(scores))
 
 
@@ -87,15 +93,19 @@ def vocab_cli(
     The vocabulary file has one token per line."""
     from spacy.cli._util import parse_config_overrides, show_validation_error
 
+    from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.config import PretrainSettings, load_config
-    from ..pretrain.vocab import corpus_vocab
+    from ..pretrain.vocab import corpus_inputs, corpus_vocab
 
     with show_validation_error(config_path):
         config = load_config(config_path, parse_config_overrides(ctx.args))
     try:
-        vocab, stats = corpus_vocab(PretrainSettings.from_config(config))
-        output_file.parent.mkdir(parents=True, exist_ok=True)
-        vocab.to_disk(output_file)
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        settings = PretrainSettings.from_config(config)
+        inputs = [config_path, *corpus_inputs(settings)]
+        check_new_output(output_file, inputs)  # before counting, and again once locked
+        vocab, stats = corpus_vocab(settings)
+        with atomic_output(output_file, lambda: check_new_output(output_file, inputs)) as tmp:
+            vocab.to_disk(tmp)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"{len(vocab)} entries from {stats['tokens']} tokens written to {output_file}")

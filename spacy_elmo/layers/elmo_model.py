@@ -17,7 +17,7 @@ from .sequences import Window, batches_by_length, plan_windows
 
 @dataclass(frozen=True)
 class ElmoSettings:
-    """How the model runs the biLM (see ``spacy-elmo.ElmoModel.v1`` for the meanings).
+    """How the model runs the biLM (see ``spacy-elmo.ElmoModel.v2`` for the meanings).
 
     Kept in the model's attrs as an object msgpack cannot encode, so Thinc does not
     serialize it: the config given when the pipeline is built always wins.

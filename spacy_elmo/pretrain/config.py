@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
 from confection import Config
 
 from ..errors import Errors
+from ..languages import check_lang
 from ..model_config import model_config_from_options
 from ..nn.options import ElmoOptions, published_options
 
@@ -110,6 +111,10 @@ class CorpusSettings:
     lang: str
     tokenizer: str
     lowercase: bool
+
+    def __post_init__(self) -> None:
+        # the tokenizer and the exported pipeline are spacy.blank(lang): checked first
+        check_lang(self.lang, what="[corpus] lang")
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,15 @@ import torch
 
 from ..elmo_format import load_allennlp
 from ..errors import Errors
-from ..torch_files import load_tensors
+from ..model_files import OPTIONS_NAME, WEIGHTS_NAME, find_final
 from ..nn.bilm import BiLM
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
+from ..torch_files import load_tensors
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
-from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
+from .checkpoint import (
+    CHECKPOINTS, CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint)
 from .config import PretrainSettings
-from .corpus import Tokenizer, read_sentences, resolve_paths
+from .corpus import SOTU_PREFIX, Tokenizer, read_sentences, resolve_paths
 from .lm import LanguageModel, direction_perplexities
 from .vocab import Vocab
 
@@ -134,14 +136,14 @@ def load_language_model(
     """The biLM + softmax of a pretraining output directory (its final/ export, else its
     latest checkpoint) or of a final/ directory itself."""
     model_dir = Path(model_dir)
-    for final in (model_dir / FINAL, model_dir):
-        if (final / HEAD_FILE).exists():
-            settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
-            vocab = Vocab.from_disk(final / VOCAB_FILE)
-            bilm = load_allennlp(final / "options.json", final / "weights.hdf5")
-            lm = LanguageModel(bilm, len(vocab))
-            lm.head.load_state_dict(load_tensors(final / HEAD_FILE, final / HEAD_FILE))
-            return lm.eval(), vocab, settings
+    final = find_final(model_dir, HEAD_FILE)
+    if final is not None:
+        settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
+        vocab = Vocab.from_disk(final / VOCAB_FILE)
+        bilm = load_allennlp(final / OPTIONS_NAME, final / WEIGHTS_NAME)
+        lm = LanguageModel(bilm, len(vocab))
+        lm.head.load_state_dict(load_tensors(final / HEAD_FILE, final / HEAD_FILE))
+        return lm.eval(), vocab, settings
     checkpoint = latest_checkpoint(model_dir)
     if checkpoint is None:
         raise FileNotFoundError(Errors.E315.format(path=model_dir))
@@ -156,6 +158,17 @@ def _read_config(path: Path):
     from confection import Config
 
     return Config().from_disk(path, interpolate=False)
+
+
+def evaluation_inputs(model_dir: Union[str, Path], text: Union[str, Path]) -> List[Path]:
+    """What ``evaluate`` reads, for refusing an output over it: the text (a file or a
+    folder) and the model's files (its final/ and checkpoints/ folders, or the final/
+    folder given)."""
+    model_dir = Path(model_dir)
+    inputs = [] if str(text).startswith(SOTU_PREFIX) else [Path(text)]
+    if (model_dir / HEAD_FILE).exists():
+        return inputs + [model_dir]
+    return inputs + [model_dir / n for n in (FINAL, CHECKPOINTS, CONFIG_FILE, VOCAB_FILE)]
 
 
 def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: int = 32,
