@@ -15,9 +15,7 @@ keeps two processes from working on the same model. Conversion is ``convert``'s 
 """
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -162,7 +160,7 @@ def download(
         output = Path(output_dir) if output_dir is not None else default
         if output_dir is None and (output / "meta.json").is_file():
             return output  # converted by an earlier call
-        _convert(source.kind, raw, output, lang, segmenter, _meta(name, source, record))
+        _convert(source.kind, raw, output, lang, segmenter, source.license, _meta(name, source, record))
     return output
 
 
@@ -297,32 +295,23 @@ def _reraise(load, what: str, expected: str) -> None:
 
 def _meta(name: str, source: Source, record: Dict[str, Any]) -> Dict[str, Any]:
     """The pipeline's meta: where each file came from, its license and SHA-256."""
-    sources = [
-        {"name": f"{name}: {entry['file']}", "url": entry["url"], "license": record.get("license", ""),
-         "sha256": entry["sha256"]}
-        for entry in record["files"]
-    ]
+    license = {"license": record["license"]} if record.get("license") else {}
+    sources = [{"name": f"{name}: {entry['file']}", "url": entry["url"], **license,
+                "sha256": entry["sha256"]} for entry in record["files"]]
     what = f"{source.description} ('{name}')" if source.description else f"biLM from {name}"
     return {"description": f"ELMo: {what}, as a spaCy pipeline by spacy-elmo download",
             "sources": sources}
 
 
 def _convert(kind: str, raw: Path, output: Path, lang: str, segmenter: Optional[str],
-             meta: Dict[str, Any]) -> None:
-    """``convert``'s code into a new folder beside ``output``, renamed when complete."""
+             license: str, meta: Dict[str, Any]) -> None:
+    """``convert``'s own functions (they write into a temporary folder, renamed when complete)."""
     _check_output(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
-    try:
-        written = work / "pipeline"
-        if kind == KIND_ELMO:
-            convert_to_pipeline(raw / OPTIONS_NAME, raw / WEIGHTS_NAME, written, lang=lang,
-                                segmenter=segmenter, meta=meta)
-        else:
-            convert_efml_to_pipeline(raw, written, lang=lang, segmenter=segmenter, meta=meta)
-        written.rename(output)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    settings = dict(lang=lang, segmenter=segmenter, license=license or None, meta=meta)
+    if kind == KIND_ELMO:
+        convert_to_pipeline(raw / OPTIONS_NAME, raw / WEIGHTS_NAME, output, **settings)
+    else:
+        convert_efml_to_pipeline(raw, output, **settings)
 
 
 def _check_output(output: Path) -> None:
