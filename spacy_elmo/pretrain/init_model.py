@@ -24,7 +24,7 @@ from ..model_files import OPTIONS_NAME, describe_differences, find_final
 from ..nn.bilm import BiLM
 from ..nn.options import ElmoOptions
 from ..pipeline_files import bilm_from_directory
-from ..torch_files import UnsafeFileError, load_tensors
+from ..torch_files import UnsafeFileError, check_finite, load_tensors
 from .checkpoint import CHECKPOINTS, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -98,6 +98,7 @@ def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
     if found != expected:
         raise ValueError(Errors.E654.format(
             file=path, problem=f"expected tensors {expected} (vocab.txt, options.json), found {found}"))
+    check_finite(head, path)
     return head
 
 
