@@ -48,7 +48,6 @@ setup(
             "elmo = spacy_elmo.pipeline_component:make_elmo",
         ],
         "spacy_architectures": [
-            "spacy-elmo.ElmoModel.v1 = spacy_elmo.architectures:build_elmo_model",
             "spacy-elmo.ElmoModel.v2 = spacy_elmo.architectures:build_elmo_model_v2",
             "spacy-elmo.ElmoListener.v1 = spacy_elmo.architectures:build_elmo_listener",
             "spacy-elmo.ScalarMix.v1 = spacy_elmo.architectures:build_scalar_mix",

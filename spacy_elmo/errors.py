@@ -53,6 +53,16 @@ class Warnings(metaclass=_WithCodes):
         "random states of the processes are re-seeded, so the run is no longer bit-exact."
     )
 
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): W910-W919
+    W910 = (
+        "compute_dtype 'bfloat16': this {device} has no native bfloat16 matmuls: the biLM "
+        "runs float32 (as fast here, and exact)."
+    )
+    W911 = (
+        "compute_dtype 'int8': no quantized int8 matmuls on {device} (they need a CPU with "
+        "the fbgemm or onednn engine): the biLM runs float32."
+    )
+
 
 class Errors(metaclass=_WithCodes):
     E001 = "Options file {path} not found."
@@ -75,6 +85,30 @@ class Errors(metaclass=_WithCodes):
     E012 = "Weights file {path}, dataset '{dataset}' holds non-finite values."
     E013 = "Scalar mix: expected {expected} layer weights, found {found}."
     E014 = "Initial state of shape {found} does not match the model (expected {expected})."
+    # sizes and values checked before anything is allocated (faults-b): E015-E039
+    E015 = "{name} must be {expected}, found {value!r}."
+    E016 = (
+        "char_cnn.filters must be a non-empty list of [width, n_filters] pairs of positive "
+        "integers, found {value!r}."
+    )
+    E017 = (
+        "char_cnn.filters: a filter of width {width} is wider than a token "
+        "(max_characters_per_token = {max_chars})."
+    )
+    E018 = "{name} = {value} is more than {limit}: no biLM has that many."
+    E020 = (
+        "Weights file {path}, dataset '{dataset}' holds {dtype} values, not real numbers: "
+        "refused (their imaginary part or fields would be dropped)."
+    )
+    E021 = (
+        "Weights file {path}: '{dataset}' is a {kind}, not a dataset (expected a dataset of "
+        "shape {expected})."
+    )
+    E022 = "Weights file {path}: dataset '{dataset}' is a link to {target}, which does not exist."
+    E019 = (
+        "A biLM with {dims} holds {n:,} numbers ({gib:,.1f} GiB as float32), more than this "
+        "machine's memory ({memory:,.1f} GiB): nothing was allocated. Check the dimensions."
+    )
 
     # ELMoForManyLangs models (efml_format, nn lexicon): E600-E649
     E600 = "token_encoder must be 'elmo' or 'efml', found '{value}'."
@@ -140,6 +174,10 @@ class Errors(metaclass=_WithCodes):
     E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
     E625 = (
         "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    )
+    E627 = (
+        "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
+        "{first}. Each id and each token must appear once."
     )
     E626 = (
         "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
@@ -272,6 +310,13 @@ class Errors(metaclass=_WithCodes):
         "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
         "it would be overwritten. Copy it elsewhere or choose another output folder."
     )
+    # sizes checked before anything is allocated (faults-b): E350-E359
+    E350 = (
+        "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "
+        "machine's memory ({memory:,.1f} GiB): training.batch_size={batch_size}, "
+        "unroll_steps={unroll_steps}, max_sentence_length={max_sentence_length}, "
+        "vocab_size={vocab_size}, a biLM of {n_parameters:,} numbers. Nothing was written."
+    )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
@@ -388,6 +433,17 @@ class Errors(metaclass=_WithCodes):
         "for it to finish, or choose another output path."
     )
     E506 = "Output {path} is a directory: give a file path."
+    # torch files that load but hold the wrong content (faults-b): E530-E549
+    E530 = (
+        "{path}, tensor '{key}' holds NaN or Inf values: refused (every vector computed "
+        "from it would be NaN). Re-create the file from good weights."
+    )
+    E531 = "{path} does not hold a state dict of named tensors: found {found}."
+    E532 = (
+        "{path}, tensor '{key}': expected shape {expected}, found {found}. The file does "
+        "not belong to this model (its config.cfg, vocab.txt or options.json differ)."
+    )
+    E533 = "{path} is not a spacy-elmo file of this kind: '{key}' must be {expected}, found {found}."
     E508 = "{what} {path} is a directory: give the file inside it ({name})."
     E509 = (
         "Output {output} is inside the input folder {input}: it would be read as input "
@@ -448,3 +504,6 @@ class Errors(metaclass=_WithCodes):
         "with 'pretrain ... --resume' first."
     )
     E654 = "softmax file {file} is not usable: {problem}"
+
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
+    E900 = "compute_dtype must be one of {allowed}, found '{value}'."

@@ -19,7 +19,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .architectures import standalone_config  # registers spacy-elmo.ElmoModel.v1/v2
+from .architectures import standalone_config  # registers spacy-elmo.ElmoModel.v2
 from .data_classes import LISTENER_NAME, ElmoData, StoredForm, get_batch_id, gradient_arrays
 from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
@@ -43,7 +43,6 @@ DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
 DEFAULT_CONFIG["elmo"]["model"] = {
     **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
 }
-DEFAULT_CONFIG_STR = DEFAULT_CONFIG.to_str()
 DTYPES = ("float32", "float16")
 
 

@@ -37,12 +37,12 @@ def test_factory_and_architecture_need_only_spacy(tiny_pipeline_dir):
     assert result.stdout.strip() == "(3, 2, 8)"
 
 
-@pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ScalarMix.v1"])
+@pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v2", "spacy-elmo.ScalarMix.v1"])
 def test_architectures_resolve(name):
     assert callable(registry.architectures.get(name))
 
 
-@pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ElmoModel.v2"])
+@pytest.mark.parametrize("name", ["spacy-elmo.ElmoModel.v2"])
 def test_default_config_and_builders_describe_the_published_original(name):
     """One set of defaults: the factory's [model] block and each builder's keyword
     defaults are the published 5.5B model (lstm 4096, projection 512) run with

@@ -6,8 +6,8 @@ import torch
 from spacy.training import Example
 from thinc.api import Adam, Config
 
-from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.elmo_format import read_options
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.layers import get_bilm
 
 
@@ -221,7 +221,7 @@ def test_standalone_elmo_inside_one_component(tiny_files, tmp_path):
 def test_every_registered_name_resolves():
     from spacy.util import registry
 
-    for name in ["spacy-elmo.ElmoModel.v1", "spacy-elmo.ElmoModel.v2", "spacy-elmo.ElmoListener.v1", "spacy-elmo.ScalarMix.v1",
+    for name in ["spacy-elmo.ElmoModel.v2", "spacy-elmo.ElmoListener.v1", "spacy-elmo.ScalarMix.v1",
                  "spacy-elmo.ElmoStandalone.v1", "spacy-elmo.ElmoConcatEmbed.v1"]:
         assert callable(registry.architectures.get(name))
     assert "elmo" in spacy.registry.factories.get_all() or spacy.util.get_lang_class("en")

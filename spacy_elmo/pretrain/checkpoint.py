@@ -23,14 +23,19 @@ import srsly
 import torch
 
 from ..errors import Errors
+from ..model_files import FINAL
 from ..output_file import atomic_write
-from ..torch_files import load_tensors, save_tensors
+from ..torch_files import check_finite, check_keys, load_tensors, save_tensors
 
 CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
-CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
+CHECKPOINTS, LATEST = "checkpoints", "latest.json"
 RUN_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE, CHECKPOINTS, FINAL)
 STEP_FILE = re.compile(r"step-\d{8}\.pt")  # the only names latest.json may give
 FORMAT = "spacy-elmo-pretrain-v1"
+# What every checkpoint holds, and its type (checked when one is read).
+CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "step": int, "tokens_seen": int,
+                   "elapsed_s": (int, float), "world_size": int, "rows": dict,
+                   "lstm_state": (list, type(None)), "rng": list, "corpus": list}
 
 
 def existing_run(output_dir: Path) -> List[str]:
@@ -126,4 +131,6 @@ def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, Any]:
     data = load_tensors(path, path, map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(Errors.E320.format(path=path, error="unknown format"))
+    check_keys(data, CHECKPOINT_KEYS, path)
+    check_finite(data, path)
     return data

@@ -13,7 +13,7 @@ from confection import Config
 from ..errors import Errors
 from ..languages import check_lang
 from ..model_config import model_config_from_options
-from ..nn.options import ElmoOptions, published_options
+from ..nn.options import ElmoOptions, physical_memory, published_options
 
 _PATHS_AND_CORPUS = """
 [paths]
@@ -186,7 +186,7 @@ class PretrainSettings:
         return cls(
             paths=PathSettings(**_section(full, "paths", _types(PathSettings))),
             corpus=CorpusSettings(**_section(full, "corpus", _types(CorpusSettings))),
-            model=ElmoOptions(**{**model, "filters": tuple(map(tuple, model["filters"]))}),
+            model=ElmoOptions(**model),
             training=_check_training(
                 TrainingSettings(**_section(full, "training", _types(TrainingSettings)))),
             config=full,
@@ -240,6 +240,34 @@ def _check_training(t: TrainingSettings) -> TrainingSettings:
         raise ValueError(Errors.E301.format(
             section="training", key="learning_rate", expected="positive", found=t.learning_rate))
     return t
+
+
+def training_bytes(settings: "PretrainSettings") -> int:
+    """A lower bound on the memory one training step takes, from the settings alone:
+    float32 weights, gradients and optimizer state of the biLM and the softmax, and per
+    token of the batch the LSTM activations kept for backprop (gates, cells, outputs
+    of every layer and direction), the char CNN's and the softmax scores."""
+    t, opts = settings.training, settings.model
+    copies = 3 if t.optimizer == "adagrad" else 4  # weights, gradients, 1 or 2 states
+    weights = opts.n_parameters + t.vocab_size * (opts.projection_dim + 1)
+    length = t.unroll_steps if t.mode == "window" else t.max_sentence_length
+    tokens = t.batch_size * (length + 1)
+    per_token = (2 * opts.n_layers * (6 * opts.lstm_dim + 2 * opts.projection_dim)
+                 + opts.max_characters_per_token * (opts.char_dim + opts.n_filters)
+                 + 2 * min(t.n_samples if t.softmax == "sampled" else t.vocab_size, t.vocab_size))
+    return 4 * (copies * weights + tokens * per_token)
+
+
+def check_memory(settings: "PretrainSettings") -> None:
+    """Refuse settings whose training step cannot fit in this machine's memory, before
+    anything is allocated or written (E350 names the sizes)."""
+    needed, memory = training_bytes(settings), physical_memory()
+    if needed > memory:
+        t = settings.training
+        raise ValueError(Errors.E350.format(
+            gib=needed / 2**30, memory=memory / 2**30, batch_size=t.batch_size,
+            unroll_steps=t.unroll_steps, max_sentence_length=t.max_sentence_length,
+            vocab_size=t.vocab_size, n_parameters=settings.model.n_parameters))
 
 
 def load_config(

@@ -29,9 +29,10 @@ from wasabi import Printer
 from ..errors import Errors, Warnings
 from ..output_file import append_line
 from ..nn.bilm import BiLM
+from ..torch_files import load_state_into
 from . import checkpoint as ckpt
 from .batch import TokenIds, encode_sentences, encode_windows
-from .config import PretrainSettings
+from .config import PretrainSettings, check_memory
 from .corpus import Tokenizer, check_utf8, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
@@ -99,7 +100,9 @@ def _run(settings: PretrainSettings, output_dir: Path, env: Distributed, resume:
 
 def check_inputs(settings: PretrainSettings, output_dir: Path) -> None:
     """Fail before step 1 on a missing, empty or non-UTF-8 training corpus, dev text or
-    vocabulary file, each error naming the file, or on inputs the run would write over."""
+    vocabulary file, each error naming the file, or on inputs the run would write over;
+    on sizes that cannot fit in memory."""
+    check_memory(settings)
     paths = settings.paths
     check_run_inputs(settings, output_dir)
     train = Corpus.from_paths(resolve_paths(paths.train, "train"), warn=True).files
@@ -122,7 +125,7 @@ def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resum
     trainer = Trainer(settings, output_dir, vocab, env, silent, None if latest else init)
     if latest is not None:
         printer.info(f"Resuming from {latest}")
-        trainer.restore(ckpt.load_checkpoint(latest))
+        trainer.restore(ckpt.load_checkpoint(latest), latest)
         if env.is_main:
             dropped = _drop_replayed(output_dir, trainer.step)
             _log(output_dir, {"event": "resume", "step": trainer.step, "checkpoint": latest.name,
@@ -363,13 +366,18 @@ class Trainer:
             ckpt.save_checkpoint(self.output_dir, self.step, payload, self.t.keep_checkpoints)
         self.env.barrier()
 
-    def restore(self, data: Dict[str, Any]) -> None:
-        """Continue exactly where a checkpoint stopped."""
+    def restore(self, data: Dict[str, Any], source: Union[str, Path] = "checkpoint") -> None:
+        """Continue exactly where a checkpoint (read from ``source``) stopped."""
         if data["corpus"] != self.corpus.fingerprint():
             detail = f"checkpoint {data['corpus'][:3]}..., now {self.corpus.fingerprint()[:3]}..."
             raise ValueError(Errors.E312.format(path=self.output_dir, detail=detail))
-        self.lm.load_state_dict(data["model"])
-        self.optimizer.load_state_dict(data["optimizer"])
+        load_state_into(self.lm, data["model"], source)
+        try:
+            self.optimizer.load_state_dict(data["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise ValueError(Errors.E533.format(
+                path=source, key="optimizer", expected="this run's optimizer state",
+                found=f"{type(err).__name__}: {err}")) from None
         self.step, self.tokens_seen = data["step"], data["tokens_seen"]
         self.elapsed = data["elapsed_s"]
         self.streams.load_state(data["rows"])
