@@ -13,6 +13,7 @@ Cache (``SPACY_ELMO_CACHE``, default ``spacy-elmo`` in the user's cache folder, 
 Every file appears by renaming a checked one (``fetch``); ``NAME.lock`` beside the folder
 keeps two processes from working on the same model. Conversion is ``convert``'s own code.
 """
+import functools
 import hashlib
 import os
 import sys
@@ -319,6 +320,7 @@ def _check_output(output: Path) -> None:
         raise ValueError(Errors.E817.format(path=output))
 
 
+@functools.lru_cache(maxsize=None)
 def _check_lang(lang: str, segmenter: Optional[str]) -> None:
     """The pipeline's language and segmenter can be built (checked before downloading)."""
     try:

@@ -218,6 +218,7 @@ def test_a_second_call_reads_the_cache(mirror, cache):
     assert len(mirror.requests) == requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_the_command_prints_the_path_to_load(mirror, cache):
     exit_code, output = run("small", "--base-url", mirror.url)
     assert exit_code == 0, output
@@ -241,6 +242,7 @@ def test_a_url_as_name(mirror, cache):
     assert ("/mine/elmo_tiny_options.json", None) in mirror.requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_a_local_folder_as_name(tmp_path, cache):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -392,6 +394,7 @@ def test_an_output_folder_with_files_is_refused(mirror, cache, tmp_path):
     assert not mirror.requests  # refused before downloading
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_an_empty_output_folder_is_taken(mirror, cache, tmp_path):
     (tmp_path / "out").mkdir()
     assert download("small", tmp_path / "out", base_url=mirror.url, progress=False) == tmp_path / "out"
