@@ -12,6 +12,7 @@ import importlib.util
 import io
 import re
 import socket
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import download, load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.model_cache import cache_dir
 from spacy_elmo.output_file import exclusive_lock
 from spacy_elmo.published_models import PUBLISHED_MODELS
 
@@ -173,6 +175,18 @@ def test_list_shows_every_published_model():
     for name in PUBLISHED_MODELS:
         assert f" {name} " in f" {output} ", name
     assert len(PUBLISHED_MODELS) == 4 + 44
+    assert f"Cache: {cache_dir()}" in output
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG rule is the Linux one")
+def test_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("SPACY_ELMO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "spacy-elmo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "spacy-elmo"
 
 
 def test_the_table_holds_the_publishers_urls():
