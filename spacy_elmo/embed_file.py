@@ -12,6 +12,7 @@ error naming the file and line), and the output is written as ``output_file.py``
 describes: never over the input, over an existing file only with ``force``, complete or
 not at all.
 """
+import codecs
 import json
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from .errors import Errors
 from .nn import BiLM, Embedder
+from .nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .output_file import atomic_output, check_output, hdf5_writer
 from .pipeline_files import bilm_from_directory
 
@@ -33,12 +35,15 @@ def embed_file(
     input_path: PathLike, output_path: PathLike, model: Union[PathLike, BiLM], *,
     mode: str = "all", batch_size: int = 64, shard: Tuple[int, int] = (0, 1),
     device: str = "cpu", chunk_size: int = 0, progress: bool = True, force: bool = False,
+    max_length: int = MAX_LENGTH, window_overlap: int = WINDOW_OVERLAP,
 ) -> int:
     """Embed the lines of ``input_path`` into ``output_path``; returns the number written.
 
     model: a directory (pipeline from ``convert``, or options.json + weights.hdf5) or a
         BiLM. chunk_size: lines held in memory at once (0: 16 batches); memory stays
         bounded by it whatever the file size. force: replace an existing output.
+    max_length, window_overlap: a line of more than max_length tokens is embedded in
+        overlapping windows, as the spaCy component does (512 and 64 there too).
     """
     if mode not in MODES:
         raise ValueError(Errors.E406.format(mode=mode))
@@ -46,7 +51,8 @@ def embed_file(
     check_output(input_path, output_path, force)
     count = _check_lines(input_path, shard)
     bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
-    embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size)
+    embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size, max_length=max_length,
+                        window_overlap=window_overlap)
     with atomic_output(output_path, lambda: check_output(input_path, output_path, force)) as tmp:
         _write(input_path, tmp, embedder, mode, shard, count, chunk_size or 16 * batch_size,
                progress)
@@ -86,9 +92,12 @@ def _check_lines(path: Path, shard: Tuple[int, int]) -> int:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """The lines of ``path`` (split at \\n), each decoded as UTF-8; errors name the line."""
+    """The lines of ``path`` (split at \\n), each decoded as UTF-8; errors name the line.
+    A UTF-8 byte order mark at the start of the file is not part of the first line."""
     with path.open("rb") as handle:
         for i, raw in enumerate(handle):
+            if i == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as err:
