@@ -43,6 +43,7 @@ def build_elmo_model_v2(
     feature_cache_bytes: int = _SETTINGS.feature_cache_bytes,
     feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
     allow_random_weights: bool = _SETTINGS.allow_random_weights,
+    compute_dtype: str = _SETTINGS.compute_dtype,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -82,6 +83,12 @@ def build_elmo_model_v2(
         initialization (tests, training from scratch). false: such a biLM refuses to run
         (weights come from [initialize.components.elmo] weights, a sourced or saved
         pipeline, or "weights" of spacy-elmo.ElmoStandalone.v1).
+    compute_dtype (str): the format of the biLM's LSTM matmuls at prediction (not when
+        fine-tuned): "float32"; "bfloat16" (on CPUs with native bfloat16 and GPUs;
+        float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
+        row, about 2x float32 in batches and 3-4x for one sentence); "auto" (the faster
+        per case). Outputs within a cosine of ~0.9999 of float32 on average
+        (bench/RESULTS.md). "float32".
     """
     values = locals()  # the arguments: ElmoOptions' settings, then ElmoSettings' fields
     options = ElmoOptions(**{name: values[name] for name in ElmoOptions.settings()})

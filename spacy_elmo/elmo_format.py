@@ -211,11 +211,13 @@ def save_weights(bilm: BiLM, path: PathLike) -> None:
             handle.create_dataset(INITIAL_STATE.format(part="c"), data=_np(bilm.initial_c))
 
 
-def load_allennlp(options_file: PathLike, weight_file: PathLike) -> BiLM:
-    """Build the biLM described by ``options_file`` and load ``weight_file`` into it."""
+def load_allennlp(options_file: PathLike, weight_file: PathLike, compute_dtype: str = "float32") -> BiLM:
+    """Build the biLM described by ``options_file`` and load ``weight_file`` into it.
+    ``compute_dtype``: the format of its inference matmuls ("float32", "bfloat16", "int8"
+    or "auto"; see ``spacy_elmo.nn.precision``)."""
     bilm = BiLM(read_options(options_file))
     load_weights(bilm, weight_file)
-    return bilm.eval()
+    return bilm.set_compute_dtype(compute_dtype).eval()
 
 
 def save_allennlp(bilm: BiLM, options_file: PathLike, weight_file: PathLike) -> None:

@@ -15,7 +15,7 @@ not at all.
 import codecs
 import json
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import h5py
 import numpy
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .errors import Errors
 from .nn import BiLM, Embedder
+from .nn.precision import check_compute_dtype
 from .nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .output_file import atomic_output, check_output, hdf5_writer
 from .pipeline_files import bilm_from_directory
@@ -35,22 +36,29 @@ def embed_file(
     input_path: PathLike, output_path: PathLike, model: Union[PathLike, BiLM], *,
     mode: str = "all", batch_size: int = 64, shard: Tuple[int, int] = (0, 1),
     device: str = "cpu", chunk_size: int = 0, progress: bool = True, force: bool = False,
-    max_length: int = MAX_LENGTH, window_overlap: int = WINDOW_OVERLAP,
+    compute_dtype: Optional[str] = None, max_length: int = MAX_LENGTH,
+    window_overlap: int = WINDOW_OVERLAP,
 ) -> int:
     """Embed the lines of ``input_path`` into ``output_path``; returns the number written.
 
     model: a directory (pipeline from ``convert``, or options.json + weights.hdf5) or a
         BiLM. chunk_size: lines held in memory at once (0: 16 batches); memory stays
         bounded by it whatever the file size. force: replace an existing output.
+    compute_dtype: the biLM's inference format ("float32", "bfloat16", "int8", "auto");
+        None keeps the model's own (float32 unless a pipeline's config sets it).
     max_length, window_overlap: a line of more than max_length tokens is embedded in
         overlapping windows, as the spaCy component does (512 and 64 there too).
     """
+    if compute_dtype is not None:
+        check_compute_dtype(compute_dtype)
     if mode not in MODES:
         raise ValueError(Errors.E406.format(mode=mode))
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, force)
     count = _check_lines(input_path, shard)
     bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
+    if compute_dtype is not None:
+        bilm.set_compute_dtype(compute_dtype)
     embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size, max_length=max_length,
                         window_overlap=window_overlap)
     with atomic_output(output_path, lambda: check_output(input_path, output_path, force)) as tmp:

@@ -47,6 +47,16 @@ class Warnings(metaclass=_WithCodes):
         "random states of the processes are re-seeded, so the run is no longer bit-exact."
     )
 
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): W910-W919
+    W910 = (
+        "compute_dtype 'bfloat16': this {device} has no native bfloat16 matmuls: the biLM "
+        "runs float32 (as fast here, and exact)."
+    )
+    W911 = (
+        "compute_dtype 'int8': no quantized int8 matmuls on {device} (they need a CPU with "
+        "the fbgemm or onednn engine): the biLM runs float32."
+    )
+
 
 class Errors(metaclass=_WithCodes):
     E001 = "Options file {path} not found."
@@ -492,3 +502,6 @@ class Errors(metaclass=_WithCodes):
         "with 'pretrain ... --resume' first."
     )
     E654 = "softmax file {file} is not usable: {problem}"
+
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
+    E900 = "compute_dtype must be one of {allowed}, found '{value}'."

@@ -47,6 +47,10 @@ def embed_cli(
     shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
     force: bool = typer.Option(False, "--force", "-F", help="Replace an existing OUTPUT_HDF5"),
+    compute_dtype: Optional[str] = typer.Option(
+        None, "--compute-dtype",
+        help="biLM inference format: float32, bfloat16, int8 or auto (default: the model's, "
+        "float32 unless its config says otherwise)"),
 ) -> None:
     """Embed a text file as the original 'elmo' command does.
 
@@ -64,7 +68,7 @@ def embed_cli(
         from ..embed_file import embed_file  # torch, h5py
 
         n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
-                       shard=shard_k_n, device=device, force=force)
+                       shard=shard_k_n, device=device, force=force, compute_dtype=compute_dtype)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)

@@ -53,6 +53,7 @@ def evaluate_cli(
     device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
     mode: str = Opt("sentence", "--mode", "-m", help="sentence: lines alone; stream: state carried"),
     output: Optional[Path] = Opt(None, "--output", "-o", help="Also write the JSON object here"),
+    compute_dtype: str = Opt("float32", "--compute-dtype", help="biLM inference format: float32, bfloat16, int8 or auto"),
     # fmt: on
 ):
     """Forward, backward and average perplexity on held-out text.
@@ -69,7 +70,8 @@ def evaluate_cli(
     try:
         if output is not None:  # before the evaluation, and again once the output is locked
             check_new_output(output, inputs)
-        result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode)
+        result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode,
+                          compute_dtype=compute_dtype)
         scores = {k: result[k] for k in ("forward", "backward", "average")}
         if output is not None:
             with atomic_output(output, lambda: check_new_output(output, inputs)) as tmp:

@@ -172,13 +172,16 @@ def evaluation_inputs(model_dir: Union[str, Path], text: Union[str, Path]) -> Li
 
 
 def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: int = 32,
-             device: str = "cpu", mode: str = "sentence") -> Dict[str, float]:
+             device: str = "cpu", mode: str = "sentence",
+             compute_dtype: str = "float32") -> Dict[str, float]:
     """Perplexity of the model in ``model_dir`` on ``text`` (a file, a directory or
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
-    "stream" (windows of the run's unroll_steps)."""
+    "stream" (windows of the run's unroll_steps); the biLM's LSTMs run in
+    ``compute_dtype`` (see ``spacy_elmo.nn.precision``; the softmax stays float32)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(Errors.E405.format(value=batch_size))
     lm, vocab, settings = load_language_model(model_dir)
+    lm.bilm.set_compute_dtype(compute_dtype)
     tokenizer = Tokenizer.from_settings(settings.corpus)
     lm.to(device)
     return perplexity(lm, vocab, tokenizer, resolve_paths(str(text), "text"), batch_size, device,
