@@ -30,6 +30,12 @@ class Warnings(metaclass=_WithCodes):
         "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
     )
 
+    W114 = (
+        "nlp.replace_listeners: component '{name}' was sourced from another pipeline and "
+        "cannot rewrite this pipeline's config, so the replaced listeners would not load back "
+        "after nlp.to_disk. Save the pipeline and replace the listeners after spacy.load."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
