@@ -320,6 +320,10 @@ class Errors(metaclass=_WithCodes):
         "unroll_steps={unroll_steps}, max_sentence_length={max_sentence_length}, "
         "vocab_size={vocab_size}, a biLM of {n_parameters:,} numbers. Nothing was written."
     )
+    E351 = (
+        "[paths] dev = {path} holds only blank lines: there is nothing to evaluate. Give "
+        "a dev text or set paths.dev = null. Nothing was written."
+    )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
