@@ -87,6 +87,7 @@ def trained(tmp_path_factory, corpus) -> Path:
     return output
 
 
+@pytest.mark.slow  # 150 training steps
 def test_overfits_a_tiny_corpus(tmp_path, corpus):
     config = tiny_config(corpus, training__mode="sentence", training__max_steps=150,
                          training__batch_size=8, training__dropout=0.0, training__vocab_size=40,
