@@ -172,16 +172,9 @@ class Errors(metaclass=_WithCodes):
     E622 = "ELMoForManyLangs weights file {path}, tensor '{key}' is not finite floating point."
     E623 = "ELMoForManyLangs file {path} not found."
     E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
-    E625 = (
-        "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
-    )
     E627 = (
         "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
         "{first}. Each id and each token must appear once."
-    )
-    E626 = (
-        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
-        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
 
     # Downloading published models (spacy_elmo/download.py): E800-E849
@@ -326,6 +319,9 @@ class Errors(metaclass=_WithCodes):
         "a dev text or set paths.dev = null. Nothing was written."
     )
 
+    # published architectures by name (nn/options.py; core-caches): E040-E049
+    E040 = "Unknown architecture '{size}': use one of {known}."
+
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
     E101 = (
@@ -429,6 +425,13 @@ class Errors(metaclass=_WithCodes):
     E431 = "{what} {gpu_id}: no such device; use {found}."
     E432 = "--threads must be a positive integer, found {value}."
     E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
+    # the same block, codes of core-caches (E625/E626 sat among the ELMoForManyLangs
+    # model errors): E720-E729
+    E720 = "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    E721 = (
+        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
+        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
+    )
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
@@ -472,6 +475,8 @@ class Errors(metaclass=_WithCodes):
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
     )
+    # a state dict that does not fit the model (torch_files.deserialize_state; core-caches): E722-E729
+    E722 = "The saved weights do not fit the model built from the config: {error}"
 
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (
