@@ -475,8 +475,11 @@ class Errors(metaclass=_WithCodes):
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
     )
-    # a state dict that does not fit the model (torch_files.deserialize_state; core-caches): E722-E729
+    # core-caches (issue 21): torch modules in Thinc layers, config overrides: E722-E729
     E722 = "The saved weights do not fit the model built from the config: {error}"
+    E723 = "Thinc layer '{name}' holds no torch module in its shim."
+    E724 = "Invalid config override '{arg}': use --section.key value or --section.key=value."
+    E725 = "Config validation error in {path}:"
 
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (

@@ -39,10 +39,10 @@ store_layers = null
 dtype = "float32"
 set_doc_vectors = false
 """
-DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
-DEFAULT_CONFIG["elmo"]["model"] = {
-    **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
-}
+DEFAULT_CONFIG = Config({"elmo": {
+    **Config().from_str(_SETTINGS_STR)["elmo"],
+    "model": {**model_config_from_options(published_options("original")), **asdict(ElmoSettings())},
+}})
 DTYPES = ("float32", "float16")
 # First bytes of a msgpack map (fixmap 0x80-0x8f, map 16, map 32): a Thinc model's bytes.
 _MSGPACK_MAP_STARTS = {bytes([b]) for b in range(0x80, 0x90)} | {b"\xde", b"\xdf"}
