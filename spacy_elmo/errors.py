@@ -314,6 +314,7 @@ class Errors(metaclass=_WithCodes):
         "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
         "it would be overwritten. Copy it elsewhere or choose another output folder."
     )
+    E336 = "Output folder {path} is a file: give a folder path."
     # sizes checked before anything is allocated (faults-b): E350-E359
     E350 = (
         "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "
