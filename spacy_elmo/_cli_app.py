@@ -6,7 +6,7 @@ one way: commands -> _cli_app, cli -> commands (spaCy keeps its ``app`` in ``cli
 import typer
 
 app = typer.Typer(
-    name="spacy-elmo", help="ELMo biLMs for spaCy: convert, embed, pretrain, evaluate.",
+    name="spacy-elmo", help="ELMo biLMs for spaCy: convert, embed, pretrain, adapt, evaluate.",
     no_args_is_help=True, add_completion=False,
     # Plain help texts: rich markup would swallow "[paths]"-like text in them.
     rich_markup_mode=None,
