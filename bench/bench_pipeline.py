@@ -29,7 +29,7 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_elmo.convert import model_config_from_options
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.layers import get_bilm, reset_token_cache
 from spacy_elmo.nn import BiLM, Embedder, published_options
 

@@ -1,15 +1,51 @@
-"""spacy-elmo: ELMo contextual embeddings for spaCy."""
-from .efml_format import load_elmoformanylangs
-from .elmo_format import load_allennlp, save_allennlp
-from .extensions import install_extensions
-from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
+"""spacy-elmo: ELMo contextual embeddings for spaCy.
 
-__all__ = [
-    "BiLM", "ElmoOptions", "Embedder", "ScalarMix", "TokenCache", "install_extensions",
-    "load_allennlp", "load_elmoformanylangs", "published_options", "save_allennlp",
-]
+The public names load on first use (PEP 562), so ``python -m spacy_elmo --help`` and
+``--version`` answer without importing torch; ``import spacy_elmo`` still registers the
+Doc/Token/Span extensions at once (it then imports spaCy, and through Thinc torch).
+"""
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_API = {
+    "BiLM": "nn", "ElmoOptions": "nn", "Embedder": "nn", "ScalarMix": "nn", "TokenCache": "nn",
+    "published_options": "nn", "install_extensions": "extensions",
+    "load_allennlp": "elmo_format", "save_allennlp": "elmo_format",
+    "load_elmoformanylangs": "efml_format",
+}
+__all__ = sorted(_API)
+
+if TYPE_CHECKING:
+    from .efml_format import load_elmoformanylangs
+    from .elmo_format import load_allennlp, save_allennlp
+    from .extensions import install_extensions
+    from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def _started_as_command_line() -> bool:
+    """Whether this import is ``python -m spacy_elmo ...`` (runpy imports the package
+    while ``sys.argv[0]`` is still "-m") or the ``spacy-elmo`` script starting. The
+    commands import what they need, the pipeline factory installs the extensions."""
+    if sys.argv and sys.argv[0] == "-m":
+        args = getattr(sys, "orig_argv", [])
+        return any(a == "-m" and b.split(".")[0] == __name__ for a, b in zip(args, args[1:]))
+    return bool(sys.argv) and Path(sys.argv[0]).stem == "spacy-elmo"
+
 
 # doc._.elmo and the other attributes exist as soon as the package is imported, so docs
 # read back in a new process (DocBin(store_user_data=True), Doc.from_bytes) have them.
-install_extensions()
+if not _started_as_command_line():
+    __getattr__("install_extensions")()

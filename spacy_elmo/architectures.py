@@ -7,7 +7,7 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .model_files import init_bilm_from
+from .pipeline_files import init_bilm_from
 from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options
@@ -41,6 +41,7 @@ def build_elmo_model_v2(
     n_words: int = _ORIGINAL.n_words,
     feature_cache_bytes: int = _SETTINGS.feature_cache_bytes,
     feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
+    allow_random_weights: bool = _SETTINGS.allow_random_weights,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -76,6 +77,10 @@ def build_elmo_model_v2(
         epoch. 0 disables it (also ignored when fine-tuned). 1000000000.
     feature_cache_dtype (str): "float32" (the values as computed) or "float16" (half
         the memory, rounded features). "float32".
+    allow_random_weights (bool): run even if no weights were ever loaded, with the random
+        initialization (tests, training from scratch). false: such a biLM refuses to run
+        (weights come from [initialize.components.elmo] weights, a sourced or saved
+        pipeline, or "weights" of spacy-elmo.ElmoStandalone.v1).
     """
     options = ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
@@ -87,7 +92,7 @@ def build_elmo_model_v2(
     )
     settings = ElmoSettings(
         max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
-        feature_cache_bytes, feature_cache_dtype,
+        feature_cache_bytes, feature_cache_dtype, allow_random_weights,
     )
     return ElmoModel(options, settings)
 
@@ -181,7 +186,8 @@ def build_elmo_standalone(
         options match the weights.
     weights (Optional[str]): loaded when the pipeline is initialized: a weights.hdf5, a
         directory with options.json + weights.hdf5, an ELMoForManyLangs model folder, or
-        a pipeline directory with an "elmo" component. null: random weights.
+        a pipeline directory with an "elmo" component. null: none loaded (the biLM then
+        refuses to run unless ``elmo`` sets allow_random_weights = true).
     layer_weights, gamma, layer_norm, dropout: as for "spacy-elmo.ElmoListener.v1".
     """
     n_layers = elmo.attrs["n_output_layers"]

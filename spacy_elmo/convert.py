@@ -1,6 +1,6 @@
 """From the original files (options.json + weights.hdf5) or an ELMoForManyLangs model
-folder to spaCy pipelines. Finding and loading weights: ``model_files``; the model block
-of the config: ``model_config`` (both re-exported here under their old names)."""
+folder to spaCy pipelines. Finding and loading weights: ``model_files`` and
+``pipeline_files``; the model block of the config: ``model_config``."""
 from pathlib import Path
 from typing import Optional
 
@@ -10,17 +10,12 @@ from . import efml_format
 from .elmo_format import read_options
 from .errors import Errors
 from .model_config import model_config_from_options
-from .model_files import (  # noqa: F401  (public names of this module before the split)
-    FACTORY, OPTIONS_NAME, WEIGHTS_NAME, PathLike, bilm_from_directory, check_options,
-    init_bilm_from, option_differences,
-)
+from .model_files import PathLike
 from .nn import ElmoOptions
+from .pipeline_files import FACTORY
 
-__all__ = [
-    "FACTORY", "OPTIONS_NAME", "WEIGHTS_NAME", "PathLike", "bilm_from_directory", "check_options",
-    "convert_efml_to_pipeline", "convert_to_pipeline", "init_bilm_from", "model_config_from_options",
-    "option_differences",
-]
+__all__ = ["convert_efml_to_pipeline", "convert_to_pipeline"]
+
 
 def convert_to_pipeline(
     options_file: PathLike, weight_file: PathLike, output_dir: PathLike, lang: str = "en",

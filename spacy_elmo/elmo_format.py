@@ -161,6 +161,7 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
             _param(bilm.initial_h)(h)
             _param(bilm.initial_c)(c)
     bilm.weights_version.bump()  # written in place with copy_
+    bilm.weights_loaded = True
     return bilm
 
 

@@ -20,10 +20,10 @@ import h5py
 import numpy
 from tqdm import tqdm
 
-from .model_files import bilm_from_directory
 from .errors import Errors
 from .nn import BiLM, Embedder
 from .output_file import atomic_output, check_output
+from .pipeline_files import bilm_from_directory
 
 MODES = ("all", "top", "average")
 PathLike = Union[str, Path]

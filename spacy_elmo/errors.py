@@ -19,7 +19,8 @@ class Warnings(metaclass=_WithCodes):
     # spaCy component "elmo": W100-W199
     W111 = (
         "Component '{name}': no weights given in [initialize.components.{name}] (weights = "
-        "path): the biLM keeps its random initialization."
+        "path): the biLM has random weights and refuses to run until weights are loaded "
+        "(or allow_random_weights = true is set in [components.{name}.model])."
     )
 
     # Pretraining (spacy_elmo/pretrain): W300-W399
@@ -229,6 +230,17 @@ class Errors(metaclass=_WithCodes):
     )
     E110 = "Pipeline {path} has no 'elmo' component (factory 'elmo')."
     E112 = "Component '{name}': got gradients for {found} docs, but the batch has {expected}."
+
+    # No silent random vectors, replace_listeners (traps): E120-E149
+    E120 = (
+        "This ELMo biLM (spacy-elmo.ElmoModel) never received weights: its vectors would be "
+        "random. Load weights: a pipeline from 'python -m spacy_elmo download NAME' or "
+        "'python -m spacy_elmo convert ...' (spacy.load it, or nlp.add_pipe(\"elmo\", "
+        "source=spacy.load(PIPELINE))), or set [initialize.components.elmo] weights = PATH "
+        "and call nlp.initialize() (\"weights\" for spacy-elmo.ElmoStandalone.v1). For "
+        "random weights on purpose (tests, training from scratch) set allow_random_weights "
+        "= true in the model config ([components.elmo.model])."
+    )
 
     # frozen-feature cache (layers/feature_cache.py, spacy-elmo.ElmoModel): E700-E719
     E700 = (

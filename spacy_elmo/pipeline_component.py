@@ -24,8 +24,8 @@ from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
 from .layers import ElmoSettings, get_bilm, predict_stored
 from .model_config import model_config_from_options
-from .model_files import init_bilm_from
 from .nn import published_options
+from .pipeline_files import init_bilm_from
 from .torch_files import UnsafeFileError
 
 # The component's own settings; its [elmo.model] block is written from the published
@@ -69,6 +69,10 @@ def make_elmo(
     dtype (str): "float32" or "float16" for everything stored on the doc. "float32".
     set_doc_vectors (bool): also set doc.tensor and hooks so that token/span/doc .vector
         and .similarity use the mix. false.
+    The biLM's weights come from [initialize.components.elmo] weights, or with the
+    component (spacy.load, source=). A biLM that never received weights refuses to run;
+    set allow_random_weights = true in the model block ([components.elmo.model]) to run
+    its random initialization on purpose (tests, training from scratch).
     """
     return Elmo(
         nlp.vocab, model, name=name, layer_weights=layer_weights, gamma=gamma,
@@ -234,14 +238,17 @@ class Elmo(TrainablePipe):
             (also under final/, as pretraining writes it), an ELMoForManyLangs model
             folder (with a "spacy-elmo.ElmoModel.v2" model, token_encoder "efml"), or a
             spaCy pipeline directory with an elmo component. Options found there must match the model config.
-            None: keep random weights (with a warning).
+            None: keep the weights the biLM has (sourced or loaded); a biLM that never
+            received weights refuses to run (E120) unless the model config sets
+            allow_random_weights = true.
         """
         validate_get_examples(get_examples, "Elmo.initialize")
         self.model.initialize()
-        if weights is None:
+        bilm = get_bilm(self.model)
+        if weights is not None:
+            init_bilm_from(bilm, weights, name=self.name)
+        elif not bilm.weights_loaded and not self.model.attrs["settings"].allow_random_weights:
             warnings.warn(Warnings.W111.format(name=self.name))
-        else:
-            init_bilm_from(get_bilm(self.model), weights, name=self.name)
         if nlp is not None:
             names = [name for name, _ in nlp.pipeline]
             if self.name in names:

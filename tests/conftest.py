@@ -8,7 +8,8 @@ import torch
 from spacy.language import Language
 
 from spacy_elmo import BiLM, ElmoOptions, load_allennlp, save_allennlp
-from spacy_elmo.convert import convert_to_pipeline, model_config_from_options
+from spacy_elmo.convert import convert_to_pipeline
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.elmo_format import read_options
 
 # Test models are tiny: one thread is faster than two contended ones, and reproducible.

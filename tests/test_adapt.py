@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import load_allennlp
 from spacy_elmo.cli import app
-from spacy_elmo.model_files import bilm_from_directory
+from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.pretrain import pretrain
 from spacy_elmo.pretrain.adapt import adapt
 from spacy_elmo.pretrain.checkpoint import load_checkpoint

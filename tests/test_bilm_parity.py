@@ -6,7 +6,7 @@ import srsly
 import torch
 
 from spacy_elmo import Embedder, load_allennlp
-from spacy_elmo.chars import vocabulary_char_ids
+from spacy_elmo.nn.chars import vocabulary_char_ids
 
 
 @pytest.fixture(scope="module")

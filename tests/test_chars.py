@@ -1,6 +1,6 @@
 import pytest
 
-from spacy_elmo.chars import (
+from spacy_elmo.nn.chars import (
     boundary_char_ids, sentences_to_char_ids, vocabulary_char_ids, word_to_char_ids,
 )
 

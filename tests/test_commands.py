@@ -1,4 +1,5 @@
 """python -m spacy_elmo convert / embed."""
+import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -185,3 +186,27 @@ def test_evaluate_says_a_converted_pipeline_cannot_be_evaluated(tiny_pipeline_di
     output = " ".join(result.output.split())
     assert f"No model found in {tiny_pipeline_dir}" in output
     assert "a pipeline from `convert` (or original options.json + weights.hdf5 alone) cannot be evaluated" in output
+
+
+# -- the command line starts without torch -------------------------------------------
+HEAVY = ("torch", "spacy", "thinc", "h5py")
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_no_torch(flag):
+    """``python -m spacy_elmo --help``/``--version`` import none of the heavy libraries
+    (read from -X importtime, which lists every module the process imported)."""
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "spacy_elmo", flag],
+                         capture_output=True, text=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert "typer" in imported  # the reader sees the imports
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    if flag == "--version":
+        assert run.stdout.strip() == f"spacy-elmo {importlib.metadata.version('spacy-elmo')}"
+
+
+def test_version_is_the_installed_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"spacy-elmo {importlib.metadata.version('spacy-elmo')}"

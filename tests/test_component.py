@@ -27,7 +27,8 @@ def test_factory_and_architecture_need_only_spacy(tiny_pipeline_dir):
         "import sys, spacy\n"
         "nlp = spacy.blank('en')\n"
         "nlp.add_pipe('elmo', config={'model': {'lstm_dim': 16, 'projection_dim': 4,"
-        " 'filters': [[1, 4], [2, 4]], 'n_highway': 1, 'char_dim': 4}})\n"
+        " 'filters': [[1, 4], [2, 4]], 'n_highway': 1, 'char_dim': 4,"
+        " 'allow_random_weights': True}})\n"
         "nlp.initialize()\n"
         "print(nlp('two words')._.elmo_layers.shape)\n"
     )

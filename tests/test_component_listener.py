@@ -10,7 +10,7 @@ from thinc.api import Model, SGD
 
 from spacy_elmo import BiLM, load_allennlp
 from spacy_elmo.architectures import build_scalar_mix
-from spacy_elmo.chars import sentences_to_char_ids
+from spacy_elmo.nn.chars import sentences_to_char_ids
 from spacy_elmo.data_classes import LISTENER_NAME, get_batch_id
 from spacy_elmo.layers import get_bilm, reset_token_cache
 

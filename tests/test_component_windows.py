@@ -6,7 +6,7 @@ import torch
 from spacy.tokens import Doc
 
 from spacy_elmo import load_allennlp, save_allennlp
-from spacy_elmo.chars import boundary_char_ids, sentences_to_char_ids
+from spacy_elmo.nn.chars import boundary_char_ids, sentences_to_char_ids
 from spacy_elmo.layers import get_bilm
 from spacy_elmo.layers.sequences import (
     Window, assign_positions, batches_by_length, plan_windows, window_bounds,

@@ -14,7 +14,8 @@ import torch
 from spacy.tokens import Doc
 
 from spacy_elmo import Embedder, TokenCache, load_elmoformanylangs, save_allennlp
-from spacy_elmo.convert import bilm_from_directory, convert_efml_to_pipeline
+from spacy_elmo.convert import convert_efml_to_pipeline
+from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.data_classes import ElmoData
 from spacy_elmo.efml_format import BUNDLED_CONFIGS, find_architecture, read_lexicon
 from spacy_elmo.layers import ElmoModel, ElmoSettings, get_bilm
@@ -167,7 +168,7 @@ def test_listener_fine_tunes_the_efml_word_embeddings(bilm, sentences):
     from spacy.training import Example
     from thinc.api import Adam
 
-    from spacy_elmo.convert import model_config_from_options
+    from spacy_elmo.model_config import model_config_from_options
 
     nlp = spacy.blank("xx")
     model = {**model_config_from_options(bilm.options), "fine_tune": True}

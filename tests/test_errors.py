@@ -34,6 +34,8 @@ def test_component_without_weights_warns_with_w111():
                                            "char_dim": 4, "filters": [[1, 4]], "n_highway": 1}})
     with pytest.warns(UserWarning, match=r"^\[W111\] Component 'elmo': no weights given"):
         nlp.initialize()
+    with pytest.raises(ValueError, match=r"^\[E120\] "):
+        nlp("two words")
 
 
 def test_a_bug_in_a_reader_is_not_reported_as_a_bad_model(tmp_path, monkeypatch):

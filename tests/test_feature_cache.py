@@ -17,7 +17,7 @@ from spacy.util import fix_random_seed, load_config
 from thinc.api import SGD, Adam
 
 from spacy_elmo import save_allennlp
-from spacy_elmo.convert import init_bilm_from
+from spacy_elmo.pipeline_files import init_bilm_from
 from spacy_elmo.layers import FeatureCache, feature_cache, get_bilm
 
 from .conftest import random_bilm

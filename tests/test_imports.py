@@ -103,10 +103,16 @@ def test_the_import_graph_has_no_cycle():
     assert _find_cycle(_graph()) is None
 
 
-def test_nn_imports_no_spacy_or_thinc():
-    """spacy_elmo/nn and everything it imports from the package stay pure PyTorch."""
+# The PyTorch layer and the format readers (and all they import from the package).
+NO_SPACY = (f"{NAME}.nn", f"{NAME}.elmo_format", f"{NAME}.efml_format", f"{NAME}.model_files")
+
+
+@pytest.mark.parametrize("root", NO_SPACY)
+def test_nn_and_format_readers_import_no_spacy_or_thinc(root):
+    """spacy_elmo/nn, the format readers and everything they import from the package
+    stay free of spaCy and Thinc."""
     graph = _graph()
-    reached = {m for m in MODULES if m.startswith(f"{NAME}.nn")}
+    reached = {m for m in MODULES if m == root or m.startswith(f"{root}.")}
     todo = list(reached)
     while todo:
         for dep in graph[todo.pop()] - reached:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spacy_elmo import BiLM
-from spacy_elmo.chars import sentences_to_char_ids
+from spacy_elmo.nn.chars import sentences_to_char_ids
 from spacy_elmo.nn.lexicon import BOS_KEY, EOS_KEY, ByteLexicon
 from spacy_elmo.pretrain import lm as lm_module
 from spacy_elmo.pretrain.batch import IGNORE, TokenIds, encode_sentences, encode_windows

@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import typer
-from spacy.cli._util import Arg, Opt, parse_config_overrides
+from typer import Argument as Arg, Option as Opt
 from wasabi import msg
 
 from .._cli_app import app
@@ -31,6 +31,8 @@ def adapt_cli(
     trained while the biLM is frozen. Pretraining settings are overridden as in
     `pretrain`: --training.batch_size 32 --training.learning_rate 0.1.
     """
+    from spacy.cli._util import parse_config_overrides
+
     from ..pretrain.adapt import adapt
     from ..pretrain.train import NonFiniteLoss
 

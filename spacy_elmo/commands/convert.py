@@ -10,7 +10,6 @@ import typer
 from wasabi import msg
 
 from .._cli_app import app
-from ..convert import convert_efml_to_pipeline, convert_to_pipeline
 from ..errors import Errors
 
 
@@ -32,6 +31,8 @@ def convert_cli(
     .similarity use ELMo; it loads with spacy.load, without the original files."""
     if len(paths) not in (2, 3):
         msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
+    from ..convert import convert_efml_to_pipeline, convert_to_pipeline  # spaCy, torch
+
     try:
         if len(paths) == 2:
             path = convert_efml_to_pipeline(paths[0], paths[1], lang=lang, segmenter=segmenter)

@@ -7,7 +7,6 @@ from wasabi import msg
 
 from .._cli_app import app
 from ..errors import Errors
-from ..embed_file import MODES, embed_file
 
 
 def parse_shard(value: str) -> Tuple[int, int]:
@@ -22,7 +21,8 @@ def parse_shard(value: str) -> Tuple[int, int]:
 
 
 def _mode(all_layers: bool, top: bool, average: bool) -> str:
-    chosen = [mode for mode, flag in zip(MODES, (all_layers, top, average)) if flag]
+    flags = (("all", all_layers), ("top", top), ("average", average))
+    chosen = [mode for mode, flag in flags if flag]
     if len(chosen) > 1:
         raise ValueError(Errors.E401)
     return chosen[0] if chosen else "all"
@@ -60,6 +60,8 @@ def embed_cli(
         if not input_txt.is_file():
             raise FileNotFoundError(Errors.E404.format(path=input_txt))
         device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+        from ..embed_file import embed_file  # torch, h5py
+
         n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
                        shard=shard_k_n, device=device, force=force)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,

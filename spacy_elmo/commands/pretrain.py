@@ -2,9 +2,8 @@
 from pathlib import Path
 from typing import Optional
 
-import srsly
 import typer
-from spacy.cli._util import Arg, Opt, parse_config_overrides, show_validation_error
+from typer import Argument as Arg, Option as Opt
 from wasabi import msg
 
 from .._cli_app import app
@@ -30,6 +29,8 @@ def pretrain_cli(
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
+    from spacy.cli._util import parse_config_overrides, show_validation_error
+
     from ..pretrain.config import load_config
     from ..pretrain.train import NonFiniteLoss, pretrain
 
@@ -58,6 +59,8 @@ def evaluate_cli(
     MODEL_DIR must be a pretraining output (it holds the LM softmax and vocabulary):
     a pipeline from `convert` cannot be evaluated. The last line of the output is one
     JSON object: {"forward": ..., "backward": ..., "average": ...}."""
+    import srsly
+
     from ..pretrain.evaluate import evaluate
 
     try:
@@ -83,6 +86,8 @@ def vocab_cli(
     """Count the training corpus and write the softmax vocabulary.
 
     The vocabulary file has one token per line."""
+    from spacy.cli._util import parse_config_overrides, show_validation_error
+
     from ..pretrain.config import PretrainSettings, load_config
     from ..pretrain.corpus import Tokenizer, count_tokens, resolve_paths
     from ..pretrain.vocab import build_vocab

@@ -30,6 +30,7 @@ class ElmoSettings:
     fine_tune: bool = False
     feature_cache_bytes: int = 1_000_000_000
     feature_cache_dtype: str = "float32"
+    allow_random_weights: bool = False
 
     def __post_init__(self) -> None:
         check_settings(self.feature_cache_bytes, self.feature_cache_dtype)
@@ -137,6 +138,7 @@ def _run_windows(
     placed unless ``train`` needs it for backprop, so the peak is what ``place`` keeps
     plus one batch, however long the docs. Returns the backprop callbacks (train only)."""
     settings: ElmoSettings = model.attrs["settings"]
+    check_weights(model)
     windows = plan_windows(docs, settings.max_length, settings.window_overlap)
     cache = None if train else _valid_cache(model)
     missing = windows
@@ -159,6 +161,13 @@ def _run_windows(
             callbacks.append((batch, outputs, bp_outputs))
         del outputs, bp_outputs
     return callbacks
+
+
+def check_weights(model: Model) -> None:
+    """Refuse to run a biLM that never received weights (its vectors would be random)
+    unless the model config sets allow_random_weights = true."""
+    if not get_bilm(model).weights_loaded and not model.attrs["settings"].allow_random_weights:
+        raise ValueError(Errors.E120)
 
 
 def _valid_cache(model: Model) -> Optional[FeatureCache]:

@@ -29,6 +29,9 @@ class BiLM(nn.Module):
         self.options = options
         # shared by every part: the caches of values derived from the weights key on it
         self.weights_version = WeightsVersion()
+        # True once weights were loaded (load_state_dict, the weight-file readers): the
+        # spaCy layer refuses to run a biLM whose weights are still random unless allowed.
+        self.weights_loaded = False
         self.token_encoder = CharCNNEncoder(options, self.weights_version)
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
@@ -129,6 +132,7 @@ class BiLM(nn.Module):
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self.weights_version.bump()  # load_state_dict, on the biLM or a model holding it
+        self.weights_loaded = True
 
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)

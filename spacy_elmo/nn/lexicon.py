@@ -4,7 +4,7 @@ A token is a string or one of the sentence-boundary keys ``BOS_KEY`` / ``EOS_KEY
 (tuples, so that no token string can collide with them). Every encoder reserves id 0
 for "no token here" (the padding of a batch), so real rows never hold a 0.
 
-* ``ByteLexicon`` ("elmo"): the original's UTF-8 byte ids, made in ``spacy_elmo.chars``.
+* ``ByteLexicon`` ("elmo"): the original's UTF-8 byte ids, made in ``spacy_elmo.nn.chars``.
 * ``EfmlLexicon`` ("efml"): ELMoForManyLangs' char.dic / word.dic vocabularies, kept as
   UTF-8 buffers in the state dict, so a saved model needs no other file.
 """
@@ -14,7 +14,7 @@ import numpy
 import torch
 from torch import nn
 
-from ..chars import boundary_char_ids, word_to_char_ids
+from .chars import boundary_char_ids, word_to_char_ids
 from ..errors import Errors
 
 BOS_KEY = ("<S>",)

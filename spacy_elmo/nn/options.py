@@ -1,4 +1,5 @@
 """The dimensions of an ELMo biLM: what options.json says, parsed and validated once."""
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Tuple
 
@@ -10,7 +11,7 @@ ACTIVATIONS = ("relu", "tanh")
 TOKEN_ENCODERS = ("elmo", "efml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ElmoOptions:
     """Architecture of a biLM, in the original options.json vocabulary.
 
@@ -41,12 +42,14 @@ class ElmoOptions:
     char_dim: int = 16
     filters: Tuple[Tuple[int, int], ...] = ((1, 32), (2, 32), (3, 64), (4, 128))
     n_highway: int = 2
-    n_characters: int = 262
+    # Compared between a weights source and a config as the rows they make: 261 and 262
+    # n_characters describe the same "elmo" weights (``embedding_rows``).
+    n_characters: int = field(default=262, metadata={"compared_as": "embedding_rows"})
     max_characters_per_token: int = 50
     activation: str = "relu"
     token_encoder: str = "elmo"
     word_dim: int = 0
-    n_words: int = 0
+    n_words: int = field(default=0, metadata={"compared_as": "word_rows"})
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -205,9 +208,20 @@ class ElmoOptions:
         return cfg
 
     def replace(self, **changes: Any) -> "ElmoOptions":
-        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        values.update(changes)
-        return ElmoOptions(**values)
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def settings(cls) -> Tuple[str, ...]:
+        """The settings a config's model block holds: every field but ``extra``."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+
+    @classmethod
+    def weight_settings(cls) -> Tuple[str, ...]:
+        """What shapes the weights, compared between a weights source and a config:
+        the settings, each as the value it is compared as (n_characters as
+        ``embedding_rows``, n_words as ``word_rows``)."""
+        return tuple(f.metadata.get("compared_as", f.name)
+                     for f in dataclasses.fields(cls) if f.compare)
 
 
 PUBLISHED_FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
@@ -221,5 +235,7 @@ def published_options(size: str) -> ElmoOptions:
         raise ValueError(f"Unknown architecture '{size}': use one of {sorted(PUBLISHED)}.")
     lstm_dim, projection_dim, n_highway = PUBLISHED[size]
     return ElmoOptions(
-        lstm_dim, projection_dim, 2, 3.0, 3.0, True, 16, PUBLISHED_FILTERS, n_highway
+        lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=2, cell_clip=3.0,
+        proj_clip=3.0, use_skip_connections=True, char_dim=16, filters=PUBLISHED_FILTERS,
+        n_highway=n_highway,
     )

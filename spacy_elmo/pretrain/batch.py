@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy
 import torch
 
-from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..nn.lexicon import BOS_KEY, EOS_KEY, Lexicon
 from .vocab import Vocab
 

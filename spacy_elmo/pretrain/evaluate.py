@@ -19,7 +19,7 @@ from ..elmo_format import load_allennlp
 from ..errors import Errors
 from ..torch_files import load_tensors
 from ..nn.bilm import BiLM
-from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
 from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
 from .config import PretrainSettings

@@ -7,7 +7,7 @@ into a fresh ``LanguageModel``. What PATH may be, one reader per kind, tried in 
 - a pretraining output directory (its final/) or that final/ directory: the biLM,
   the softmax (lm_head.pt) and its vocabulary (vocab.txt);
 - a directory with options.json + weights.hdf5, or a spaCy pipeline with an "elmo"
-  component (``model_files.bilm_from_directory``): the biLM only.
+  component (``pipeline_files.bilm_from_directory``): the biLM only.
 
 Another kind of model plugs in as one more function in ``READERS``, before the last.
 Only a run that starts reads PATH; a resumed run continues from its checkpoint.
@@ -18,11 +18,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..model_files import OPTIONS_NAME, bilm_from_directory, option_differences
 from ..efml_format import is_efml_dir
 from ..errors import Errors
+from ..model_files import OPTIONS_NAME, describe_differences
 from ..nn.bilm import BiLM
 from ..nn.options import ElmoOptions
+from ..pipeline_files import bilm_from_directory
 from ..torch_files import UnsafeFileError, load_tensors
 from .checkpoint import CHECKPOINTS, FINAL, VOCAB_FILE
 from .evaluate import HEAD_FILE
@@ -64,11 +65,9 @@ def read_init_model(path: str, options: ElmoOptions) -> InitModel:
     (naming ``path`` and what is wrong) otherwise."""
     path = Path(path)
     model = read_model(path, Errors.E650)
-    found = model.bilm.options
-    diffs = [f"{key} is {getattr(found, key)!r} there, {getattr(options, key)!r} in [model]"
-             for key in option_differences(found, options)]
+    diffs = describe_differences(model.bilm.options, options, "there", "in [model]")
     if diffs:
-        raise ValueError(Errors.E652.format(path=path, diffs="; ".join(diffs)))
+        raise ValueError(Errors.E652.format(path=path, diffs=diffs))
     return model
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors
 from .corpus import Tokenizer, decode_line, usable_files
 

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Sequence, Union
 
 import numpy
 
-from ..chars import BOS_TOKEN, EOS_TOKEN
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors, Warnings
 
 UNK_TOKEN = "<UNK>"
