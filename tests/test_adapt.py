@@ -1,5 +1,7 @@
 """`adapt`: a biLM continued on a task's words (.spacy / text), written as a pipeline."""
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from spacy_elmo.pretrain.adapt import adapt
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
 from spacy_elmo.pretrain.task_text import write_task_text
 
-from .conftest import EFML_FIXTURES, EWT, FIXTURES
+from .conftest import EFML_FIXTURES, EWT, FIXTURES, ROOT, require_conll03
 from .test_pretrain_train import PROVERBS, tiny_config
 
 SMALL = {"training.batch_size": 4, "training.unroll_steps": 10, "training.n_samples": 32,
@@ -133,6 +135,21 @@ def test_task_text_sentences_as_docs_mark_them(tmp_path):
     stats = write_task_text(tmp_path / "b.txt", tmp_path / "b.out", "en")
     assert (tmp_path / "b.out").read_text() == "Hello , world !\nBye .\n"
     assert (stats.docs, stats.sentences, stats.words) == (3, 2, 6)  # the blank line: no words
+
+
+def test_conll03_train_words_are_its_sentences(tmp_path):
+    """What adapt-bilm reads of CoNLL-2003 train, converted as the project converts it."""
+    conll03 = require_conll03()
+    project = ROOT / "project"
+    run = subprocess.run([sys.executable, "scripts/convert_conll03.py", str(conll03 / "eng.train"),
+                          str(tmp_path / "train.spacy"), "--n-sents", "10"],
+                         cwd=project, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    stats = write_task_text(tmp_path / "train.spacy", tmp_path / "train.txt", "en")
+    # Tjong Kim Sang and De Meulder (2003), table 1: the English training set
+    assert (stats.sentences, stats.words) == (14041, 203621)
+    lines = (tmp_path / "train.txt").read_text(encoding="utf8").splitlines()
+    assert lines[0] == "EU rejects German call to boycott British lamb ."
 
 
 def run_cli(*args) -> str:
