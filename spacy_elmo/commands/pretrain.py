@@ -7,7 +7,6 @@ from typer import Argument as Arg, Option as Opt
 from wasabi import msg
 
 from .._cli_app import app
-from ..errors import Errors
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -89,19 +88,12 @@ def vocab_cli(
     from spacy.cli._util import parse_config_overrides, show_validation_error
 
     from ..pretrain.config import PretrainSettings, load_config
-    from ..pretrain.corpus import Tokenizer, count_tokens, resolve_paths
-    from ..pretrain.vocab import build_vocab
+    from ..pretrain.vocab import corpus_vocab
 
     with show_validation_error(config_path):
         config = load_config(config_path, parse_config_overrides(ctx.args))
     try:
-        settings = PretrainSettings.from_config(config)
-        c, t = settings.corpus, settings.training
-        tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
-        counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
-        if not stats["tokens"]:  # as pretrain does
-            raise ValueError(Errors.E307.format(paths=settings.paths.train))
-        vocab = build_vocab(counts, t.vocab_size, t.min_count)
+        vocab, stats = corpus_vocab(PretrainSettings.from_config(config))
         output_file.parent.mkdir(parents=True, exist_ok=True)
         vocab.to_disk(output_file)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:

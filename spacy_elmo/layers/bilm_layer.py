@@ -6,9 +6,8 @@ layers. ``convert_inputs`` pads the sequences into a table of distinct words and
 index; ``convert_outputs`` unpads the (L+1, B, T, 2P) result, and pads gradients back.
 """
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy
 import torch
 from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
@@ -17,6 +16,7 @@ from torch import nn
 
 from ..nn import BiLM, TokenCache
 from ..nn.lexicon import Key
+from ..nn.token_table import token_table
 from ..torch_files import deserialize_state, serialize_state
 from .bilm_shim import BiLMShim
 from .feature_cache import FeatureCache
@@ -104,16 +104,10 @@ def cached_bilm(model: Model[InT, OutT]) -> CachedBiLM:
 def _convert_inputs(
     model: Model, sequences: InT, is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
-    rows: Dict[Key, int] = {}
-    for keys in sequences:
-        for key in keys:
-            rows.setdefault(key, len(rows) + 1)
-    ids = numpy.zeros((len(sequences), max(len(k) for k in sequences)), dtype="int64")
-    for b, keys in enumerate(sequences):
-        ids[b, : len(keys)] = [rows[key] for key in keys]
+    words, ids = token_table(sequences)
     lengths = torch.tensor([len(keys) for keys in sequences], dtype=torch.int64)
     dropout = float(model.attrs["dropout_rate"] or 0.0) if is_train else 0.0
-    args = (list(rows), torch.from_numpy(ids), lengths)
+    args = (words, torch.from_numpy(ids), lengths)
     return ArgsKwargs(args=args, kwargs={"dropout": dropout}), _no_input_gradient
 
 

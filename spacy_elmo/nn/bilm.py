@@ -10,6 +10,7 @@ from .lstm import BiLstmStack, State
 from .options import ElmoOptions
 from .packed import WeightsVersion
 from .token_encoder import CharCNNEncoder
+from .token_table import gather_rows
 
 
 class BiLM(nn.Module):
@@ -111,8 +112,7 @@ class BiLM(nn.Module):
         ids into them, counted from 1: id 0 is padding (a zero vector). Every caller
         (prediction, the spaCy layer, pretraining) runs the char CNN once per distinct
         token and builds its batch here."""
-        table = torch.cat([vectors.new_zeros((1, vectors.shape[1])), vectors])  # (V+1, P)
-        tokens = table[ids.to(table.device)]  # (B, T, P), zero at padding
+        tokens = gather_rows(vectors, ids)  # (B, T, P), zero at padding
         return self.contextualize(tokens, lengths, initial_state, dropout)
 
     def set_initial_state(self, state: Sequence[State]) -> None:

@@ -9,6 +9,7 @@ from ..errors import Errors
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
 from .packed import WeightsVersion
+from .token_table import token_table
 
 if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
     from .bilm import BiLM
@@ -118,16 +119,10 @@ class Embedder:
 
     def _run_batch(self, batch: List[Sequence[str]]) -> torch.Tensor:
         bilm = self.bilm
-        words = sorted({w for s in batch for w in s})
-        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
-        # ids: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
-        rows = torch.stack([vectors[BOS_KEY], vectors[EOS_KEY]] + [vectors[w] for w in words])
-        row_of = {w: i + 3 for i, w in enumerate(words)}
-        ids = numpy.zeros((len(batch), max(len(s) for s in batch) + 2), dtype=numpy.int64)
-        for row, sentence in enumerate(batch):
-            ids[row, 0] = 1
-            ids[row, 1 : len(sentence) + 1] = [row_of[w] for w in sentence]
-            ids[row, len(sentence) + 1] = 2
+        keys, ids = token_table([[BOS_KEY, *s, EOS_KEY] for s in batch])
+        # looked up (encoded when missing) in sorted order: batch order does not matter
+        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + sorted(set(keys) - {BOS_KEY, EOS_KEY}))
+        rows = torch.stack([vectors[key] for key in keys])
         lengths = torch.tensor([len(s) + 2 for s in batch])
         state = self._batch_state(len(batch)) if self.stateful else None
         layers, _, finals = bilm.contextualize_rows(rows, torch.from_numpy(ids), lengths, state)

@@ -1,8 +1,8 @@
 """Token strings -> tensors: char ids of the distinct tokens, where each goes, targets.
 
 The char-CNN runs once per distinct token of a batch (``char_ids`` (U, max_chars)),
-and ``index`` places the results; a batch of 128 x 20 tokens in both directions has
-far fewer than 5120 distinct tokens.
+and ``index`` places the results, counted from 1 as ``nn.token_table`` builds them
+for every caller.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -12,6 +12,7 @@ import torch
 
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..nn.lexicon import BOS_KEY, EOS_KEY, Lexicon
+from ..nn.token_table import token_table
 from .vocab import Vocab
 
 IGNORE = -100  # target of a position that predicts nothing
@@ -38,22 +39,19 @@ class TokenIds:
         return ids
 
 
-def distinct(tokens: Sequence[str], chars: TokenIds) -> Tuple[torch.Tensor, numpy.ndarray]:
-    """Char ids (U, max_chars) of the distinct tokens, and each token's row (len(tokens),)."""
-    rows: Dict[str, int] = {}
-    for token in tokens:
-        rows.setdefault(token, len(rows))
-    index = numpy.fromiter((rows[t] for t in tokens), dtype=numpy.int64, count=len(tokens))
-    if not rows:
-        return torch.zeros((0, chars.width), dtype=torch.int64), index
-    table = numpy.stack([chars(t) for t in rows])
-    return torch.from_numpy(table), index
+def distinct(rows: Sequence[Sequence[str]], chars: TokenIds) -> Tuple[torch.Tensor, numpy.ndarray]:
+    """Char ids (U, max_chars) of the distinct tokens of ``rows``, and ids (B, T) into
+    them (``nn.token_table``: from 1, 0 is padding)."""
+    tokens, ids = token_table(rows)
+    if not tokens:
+        return torch.zeros((0, chars.width), dtype=torch.int64), ids
+    return torch.from_numpy(numpy.stack([chars(t) for t in tokens])), ids
 
 
 @dataclass
 class WindowBatch:
-    """One window of both streams. char_ids (U, max_chars); index, targets: (2, T, B),
-    time-major, [0] forward stream and [1] backward stream."""
+    """One window of both streams. char_ids (U, max_chars); index (from 1, no padding),
+    targets: (2, T, B), time-major, [0] forward stream and [1] backward stream."""
 
     char_ids: torch.Tensor
     index: torch.Tensor
@@ -72,9 +70,8 @@ def encode_windows(forward: List[List[str]], backward: List[List[str]], vocab: V
     """Windows of T + 1 tokens per row: inputs are tokens [0, T), targets tokens [1, T]."""
     steps = len(forward[0]) - 1
     inputs = [row[:steps] for stream in (forward, backward) for row in stream]
-    flat = [t for row in inputs for t in row]
-    char_ids, index = distinct(flat, chars)
-    # (2, B, T) -> (2, T, B)
+    char_ids, index = distinct(inputs, chars)
+    # (2B, T) -> (2, B, T) -> (2, T, B)
     index = index.reshape(2, len(forward), steps).transpose(0, 2, 1)
     targets = numpy.stack([vocab.ids([t for row in stream for t in row[1:]]).reshape(-1, steps)
                            for stream in (forward, backward)]).transpose(0, 2, 1)
@@ -107,12 +104,7 @@ def encode_sentences(sentences: List[List[str]], vocab: Vocab, chars: TokenIds) 
     """Each sentence predicts its n words and </S> forwards, its n words and <S> backwards."""
     rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in sentences]
     width = max(len(r) for r in rows)
-    char_ids, rows_of = distinct([t for r in rows for t in r], chars)
-    index = numpy.zeros((len(rows), width), dtype=numpy.int64)
-    start = 0
-    for b, row in enumerate(rows):
-        index[b, : len(row)] = rows_of[start : start + len(row)] + 1
-        start += len(row)
+    char_ids, index = distinct(rows, chars)
     targets = numpy.full((2, len(rows), width), IGNORE, dtype=numpy.int64)
     for b, row in enumerate(rows):
         ids = vocab.ids(row)

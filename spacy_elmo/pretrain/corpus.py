@@ -8,9 +8,12 @@ valid UTF-8 is an error naming the file and line (the policy of every command:
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import Errors, Warnings
+
+if TYPE_CHECKING:
+    from .config import CorpusSettings
 
 SOTU_PREFIX = "sotu:"
 SOTU_HELDOUT_FROM = 2015  # held out: the addresses of 2015 and later
@@ -126,6 +129,11 @@ class Tokenizer:
             import spacy
 
             self._spacy = spacy.blank(lang).tokenizer
+
+    @classmethod
+    def from_settings(cls, corpus: "CorpusSettings") -> "Tokenizer":
+        """The tokenizer of a run's [corpus] section (training, vocab, evaluation alike)."""
+        return cls(corpus.lang, corpus.tokenizer, corpus.lowercase)
 
     def __call__(self, text: str) -> List[str]:
         if self._spacy is not None:

@@ -164,8 +164,7 @@ def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: in
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
     "stream" (windows of the run's unroll_steps)."""
     lm, vocab, settings = load_language_model(model_dir)
-    c = settings.corpus
-    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+    tokenizer = Tokenizer.from_settings(settings.corpus)
     lm.to(device)
     return perplexity(lm, vocab, tokenizer, resolve_paths(str(text), "text"), batch_size, device,
                       mode=mode, steps=settings.training.unroll_steps)

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..nn.bilm import BiLM
 from ..nn.lstm import State
+from ..nn.token_table import gather_rows
 from .batch import IGNORE, SentenceBatch, WindowBatch
 
 NEG_INF = -1e30  # logit of a removed accidental hit (finite, as TF's -FLT_MAX)
@@ -141,8 +142,7 @@ class LanguageModel(nn.Module):
 
     def _windows(self, batch: WindowBatch, states: List[State]):
         # vectors (U, P) -> x (2, T, B, P): each stream's window, time-major
-        vectors = self._encode(batch.char_ids)
-        x = vectors[batch.index]
+        x = gather_rows(self._encode(batch.char_ids), batch.index)
         steps, rows = x.shape[1], x.shape[2]
         outputs, finals = self.bilm.lstm(x, [rows] * steps, states, self.dropout)
         finals = [(h.detach(), c.detach()) for h, c in finals]

@@ -106,8 +106,7 @@ def run_baselines(model_dir: Union[str, Path], text: str) -> Dict[str, Dict[str,
         raise FileNotFoundError(Errors.E315.format(path=model_dir))
     settings = PretrainSettings.from_config(Config().from_disk(folder / CONFIG_FILE, interpolate=False))
     vocab = Vocab.from_disk(folder / VOCAB_FILE)
-    c = settings.corpus
-    tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+    tokenizer = Tokenizer.from_settings(settings.corpus)
     train = list(read_sentences(resolve_paths(settings.paths.train), tokenizer, warn=False))
     test = list(read_sentences(resolve_paths(str(text), "text"), tokenizer, warn=False))
     return baseline_perplexities(train, test, vocab)

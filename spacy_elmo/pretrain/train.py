@@ -30,14 +30,14 @@ from ..nn.bilm import BiLM
 from . import checkpoint as ckpt
 from .batch import TokenIds, encode_sentences, encode_windows
 from .config import RESUMABLE, PretrainSettings, run_differences
-from .corpus import Tokenizer, check_utf8, count_tokens, resolve_paths
+from .corpus import Tokenizer, check_utf8, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
 from .init_model import InitModel, read_init_model
 from .lm import LanguageModel, direction_perplexities, init_like_original, sample_log_uniform
 from .stream import Corpus, RowStreams
-from .vocab import Vocab, build_vocab
+from .vocab import Vocab, corpus_vocab
 
 
 class NonFiniteLoss(RuntimeError):
@@ -180,12 +180,7 @@ def _vocabulary(output_dir: Path, settings: PretrainSettings, printer: Printer) 
     if settings.paths.vocab:
         vocab = Vocab.from_disk(settings.paths.vocab)
     else:
-        corpus = settings.corpus
-        tokenizer = Tokenizer(corpus.lang, corpus.tokenizer, corpus.lowercase)
-        counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
-        if not stats["tokens"]:
-            raise ValueError(Errors.E307.format(paths=settings.paths.train))
-        vocab = build_vocab(counts, settings.training.vocab_size, settings.training.min_count)
+        vocab, stats = corpus_vocab(settings)
         _log(output_dir, {"event": "corpus", **stats, "vocab_size": len(vocab)})
         printer.info(f"Corpus: {stats['tokens']} tokens in {stats['lines']} lines; "
                      f"vocabulary: {len(vocab)} entries")
@@ -234,8 +229,7 @@ class Trainer:
         self.optimizer = self._optimizer()
         self.rows_per_process = t.batch_size // env.world_size
         rows = range(env.rank * self.rows_per_process, (env.rank + 1) * self.rows_per_process)
-        c = settings.corpus
-        self.tokenizer = Tokenizer(c.lang, c.tokenizer, c.lowercase)
+        self.tokenizer = Tokenizer.from_settings(settings.corpus)
         self.corpus = Corpus.from_paths(resolve_paths(settings.paths.train), warn=False)
         self.streams = RowStreams(self.corpus, self.tokenizer, t.batch_size, rows, t.mode)
         self.chars = TokenIds(bilm.token_encoder.lexicon)

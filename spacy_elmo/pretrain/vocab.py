@@ -2,12 +2,16 @@
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy
 
-from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors, Warnings
+from ..nn.chars import BOS_TOKEN, EOS_TOKEN
+from .corpus import Tokenizer, count_tokens, resolve_paths
+
+if TYPE_CHECKING:
+    from .config import PretrainSettings
 
 UNK_TOKEN = "<UNK>"
 SPECIALS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
@@ -62,3 +66,15 @@ def build_vocab(counts: Counter, size: int, min_count: int = 1, warn: bool = Tru
         warnings.warn(Warnings.W308.format(found=len(candidates), requested=size))
     candidates.sort(key=lambda item: (-item[1], item[0]))
     return Vocab(w for w, _ in candidates[:size])
+
+
+def corpus_vocab(settings: "PretrainSettings") -> Tuple[Vocab, Dict[str, int]]:
+    """The vocabulary of a run's training corpus ([paths] train, tokenized as [corpus]
+    says, [training] vocab_size and min_count), and the corpus counts (lines, tokens).
+    A corpus without a token is an error."""
+    tokenizer = Tokenizer.from_settings(settings.corpus)
+    counts, stats = count_tokens(resolve_paths(settings.paths.train), tokenizer)
+    if not stats["tokens"]:
+        raise ValueError(Errors.E307.format(paths=settings.paths.train))
+    t = settings.training
+    return build_vocab(counts, t.vocab_size, t.min_count), stats
