@@ -105,6 +105,21 @@ def test_adaptation_changes_the_bilm_and_lowers_perplexity(adapted):
     assert all(torch.equal(loaded[name], final[name]) for name in final)
 
 
+def test_resume_continues_the_run_and_keeps_its_warmup(tmp_path, published, ewt_blocks):
+    train = conllu_docbin(ewt_blocks[:40], tmp_path / "train.spacy")
+    output = tmp_path / "out"
+    first = adapt(published, train, output, steps=4, overrides=SMALL, silent=True)
+    assert first.warmup_steps == 1  # 4 // 4: less than one pass over 40 sentences
+    with pytest.raises(ValueError, match=r"\[E310\]"):
+        adapt(published, train, output, steps=8, overrides=SMALL, silent=True)
+    second = adapt(published, train, output, steps=8, overrides=SMALL, resume=True, silent=True)
+    assert second.warmup_steps == 1  # the run's own, not 8 // 4
+    log = list(srsly.read_jsonl(output / "run" / "log.jsonl"))
+    assert [r["step"] for r in log if r.get("event") == "resume"] == [4]
+    assert max(r.get("step", 0) for r in log) == 8
+    assert [r.get("event") for r in log].count("adapted") == 2
+
+
 def test_adapt_keeps_a_pretraining_outputs_softmax(tmp_path):
     corpus = tmp_path / "proverbs.txt"
     corpus.write_text("\n".join(PROVERBS * 4) + "\n", encoding="utf8")

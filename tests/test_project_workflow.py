@@ -312,10 +312,10 @@ def test_adapted_bilm_runs_join_the_report(workflow):
     assert abs(pretrained.embed(sentence)[0] - adapted.embed(sentence)[0]).max() > 1e-4
     assert "elmo" in spacy.load(adapted_dir).pipe_names
     plain = json.loads((run / "metrics" / "ner" / "ner_elmo_s0.json").read_text())
-    data = json.loads((run / "metrics" / "ner" / "ner_elmo-adapted_s0.json").read_text())
+    data = json.loads((run / "metrics" / "ner_adapted" / "ner_elmo-adapted_s0.json").read_text())
     assert (data["steps"], data["stopped"], data["seed"]) == (5, "max_steps", 0)
     assert data["inputs"] != plain["inputs"] and data["mixes"]["tok2vec"]
-    assert (run / "training" / "ner" / "ner_elmo-adapted_s0" / "model-best" / "config.cfg").exists()
+    assert (run / "training" / "ner_adapted" / "ner_elmo-adapted_s0" / "model-best" / "config.cfg").exists()
     text = (run / "report" / "RESULTS.md").read_text(encoding="utf8")
     assert "| baseline | baseline + spacy pretrain | ELMo | ELMo (adapted biLM) |" in text
     assert f"| ner | ents_f | ELMo (adapted biLM) | {100 * data['ents_f']:.2f} |" in text

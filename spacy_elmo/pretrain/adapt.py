@@ -91,12 +91,7 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
     created = not output.exists()
     try:
         text = _write_text(train, dev, run, settings.corpus.lang)
-        warmup = 0 if source.head is not None else softmax_warmup_steps(
-            text[0], settings.training, steps)
-        if "training.frozen_bilm_steps" in overrides:
-            warmup = settings.training.frozen_bilm_steps
-        elif warmup >= steps:
-            raise ValueError(Errors.E368.format(steps=steps, warmup=warmup, minimum=warmup + 1))
+        warmup = _warmup(source, text[0], settings, steps, overrides, run if resume else None)
         config = _config(source, run, steps, dev, overrides, warmup)
         final = pretrain(config, run, resume=resume, force=force, silent=silent)
     except BaseException:
@@ -162,6 +157,24 @@ def _source_sections(source: InitModel):
         nlp_config = Config().from_disk(source.path / "config.cfg", interpolate=False)
         return {"lang": nlp_config["nlp"]["lang"]}, {}
     return {}, {}
+
+
+def _warmup(source: InitModel, train: TextStats, settings: PretrainSettings, steps: int,
+            overrides: Dict[str, Any], resumed: Optional[Path]) -> int:
+    """training.frozen_bilm_steps: given by an override, else the resumed run's (sized
+    from its first --steps), else ``softmax_warmup_steps`` for a new softmax, else 0."""
+    if "training.frozen_bilm_steps" in overrides:
+        warmup = settings.training.frozen_bilm_steps
+    elif source.head is not None:
+        return 0
+    elif resumed is not None and (resumed / ckpt.CONFIG_FILE).is_file():
+        saved = Config().from_disk(resumed / ckpt.CONFIG_FILE, interpolate=False)
+        warmup = int(saved.get("training", {}).get("frozen_bilm_steps", 0))
+    else:
+        warmup = softmax_warmup_steps(train, settings.training, steps)
+    if warmup >= steps:
+        raise ValueError(Errors.E368.format(steps=steps, warmup=warmup, minimum=warmup + 1))
+    return warmup
 
 
 def _write_text(train: Path, dev: Optional[Path], run: Path, lang: str):
