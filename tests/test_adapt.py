@@ -105,6 +105,7 @@ def test_adaptation_changes_the_bilm_and_lowers_perplexity(adapted):
     assert all(torch.equal(loaded[name], final[name]) for name in final)
 
 
+@pytest.mark.slow
 def test_resume_continues_the_run_and_keeps_its_warmup(tmp_path, published, ewt_blocks):
     train = conllu_docbin(ewt_blocks[:40], tmp_path / "train.spacy")
     output = tmp_path / "out"
@@ -120,6 +121,7 @@ def test_resume_continues_the_run_and_keeps_its_warmup(tmp_path, published, ewt_
     assert [r.get("event") for r in log].count("adapted") == 2
 
 
+@pytest.mark.slow
 def test_adapt_keeps_a_pretraining_outputs_softmax(tmp_path):
     corpus = tmp_path / "proverbs.txt"
     corpus.write_text("\n".join(PROVERBS * 4) + "\n", encoding="utf8")
@@ -152,6 +154,7 @@ def test_task_text_sentences_as_docs_mark_them(tmp_path):
     assert (stats.docs, stats.sentences, stats.words) == (3, 2, 6)  # the blank line: no words
 
 
+@pytest.mark.slow
 def test_conll03_train_words_are_its_sentences(tmp_path):
     """What adapt-bilm reads of CoNLL-2003 train, converted as the project converts it."""
     conll03 = require_conll03()
