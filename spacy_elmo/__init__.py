@@ -17,6 +17,9 @@ _API = {
     "published_options": "nn", "install_extensions": "extensions",
     "load_allennlp": "elmo_format", "save_allennlp": "elmo_format",
     "load_elmoformanylangs": "efml_format",
+    # the network code only when used; its module is not named "download", or importing
+    # it would replace this function on the package with the module
+    "download": "model_download",
 }
 __all__ = sorted(_API)
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from .efml_format import load_elmoformanylangs
     from .elmo_format import load_allennlp, save_allennlp
     from .extensions import install_extensions
+    from .model_download import download
     from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
 
 

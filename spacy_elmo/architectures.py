@@ -1,5 +1,7 @@
 """Registered architectures of spacy-elmo (entry points in setup.py)."""
-from typing import List, Optional, Sequence
+import copy
+from dataclasses import fields
+from typing import Any, Dict, List, Optional, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -7,10 +9,10 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .pipeline_files import init_bilm_from
 from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options
+from .pipeline_files import init_bilm_from
 
 # The defaults: the published "original" model, run with ElmoSettings' defaults.
 _ORIGINAL = published_options("original")
@@ -42,6 +44,7 @@ def build_elmo_model_v2(
     feature_cache_bytes: int = _SETTINGS.feature_cache_bytes,
     feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
     allow_random_weights: bool = _SETTINGS.allow_random_weights,
+    compute_dtype: str = _SETTINGS.compute_dtype,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -81,48 +84,17 @@ def build_elmo_model_v2(
         initialization (tests, training from scratch). false: such a biLM refuses to run
         (weights come from [initialize.components.elmo] weights, a sourced or saved
         pipeline, or "weights" of spacy-elmo.ElmoStandalone.v1).
+    compute_dtype (str): the format of the biLM's LSTM matmuls at prediction (not when
+        fine-tuned): "float32"; "bfloat16" (on CPUs with native bfloat16 and GPUs;
+        float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
+        row, about 2x float32 in batches and 3-4x for one sentence); "auto" (the faster
+        per case). Outputs within a cosine of ~0.9999 of float32 on average
+        (bench/RESULTS.md). "float32".
     """
-    options = ElmoOptions(
-        lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
-        cell_clip=cell_clip, proj_clip=proj_clip, use_skip_connections=use_skip_connections,
-        char_dim=char_dim, filters=tuple(tuple(f) for f in filters), n_highway=n_highway,
-        n_characters=n_characters, max_characters_per_token=max_characters_per_token,
-        activation=activation, token_encoder=token_encoder, word_dim=word_dim,
-        n_words=n_words,
-    )
-    settings = ElmoSettings(
-        max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
-        feature_cache_bytes, feature_cache_dtype, allow_random_weights,
-    )
+    values = locals()  # the arguments: ElmoOptions' settings, then ElmoSettings' fields
+    options = ElmoOptions(**{name: values[name] for name in ElmoOptions.settings()})
+    settings = ElmoSettings(**{f.name: values[f.name] for f in fields(ElmoSettings)})
     return ElmoModel(options, settings)
-
-
-@registry.architectures("spacy-elmo.ElmoModel.v1")
-def build_elmo_model(
-    lstm_dim: int = _ORIGINAL.lstm_dim,
-    projection_dim: int = _ORIGINAL.projection_dim,
-    n_layers: int = _ORIGINAL.n_layers,
-    cell_clip: float = _ORIGINAL.cell_clip,
-    proj_clip: float = _ORIGINAL.proj_clip,
-    use_skip_connections: bool = _ORIGINAL.use_skip_connections,
-    char_dim: int = _ORIGINAL.char_dim,
-    filters: Sequence[Sequence[int]] = _ORIGINAL.filters,
-    n_highway: int = _ORIGINAL.n_highway,
-    n_characters: int = _ORIGINAL.n_characters,
-    max_characters_per_token: int = _ORIGINAL.max_characters_per_token,
-    activation: str = _ORIGINAL.activation,
-    max_length: int = _SETTINGS.max_length,
-    window_overlap: int = _SETTINGS.window_overlap,
-    batch_size: int = _SETTINGS.batch_size,
-    max_batch_tokens: int = _SETTINGS.max_batch_tokens,
-    fine_tune: bool = _SETTINGS.fine_tune,
-) -> Model[List[Doc], List[ElmoData]]:
-    """"spacy-elmo.ElmoModel.v2" with the original token encoder (token_encoder "elmo")."""
-    return build_elmo_model_v2(
-        lstm_dim, projection_dim, n_layers, cell_clip, proj_clip, use_skip_connections,
-        char_dim, filters, n_highway, n_characters, max_characters_per_token, activation,
-        max_length, window_overlap, batch_size, max_batch_tokens, fine_tune,
-    )
 
 
 @registry.architectures("spacy-elmo.ScalarMix.v1")
@@ -168,7 +140,18 @@ def build_elmo_listener(
     dropout (float): dropout on the mixed vectors (the paper uses 0.5 for NER). 0.5.
     """
     listener = ElmoListener(upstream, width, n_layers)
+    # what nlp.replace_listeners writes in this block's place (see standalone_config)
+    listener.mix_settings = {"layer_weights": layer_weights, "gamma": gamma,
+                             "layer_norm": layer_norm, "dropout": dropout}
     return _mixed(listener, n_layers, layer_weights, gamma, layer_norm, dropout, width)
+
+
+def standalone_config(elmo_model: Dict[str, Any], mix_settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The "spacy-elmo.ElmoStandalone.v1" block of a listener replaced by a copy of the
+    model ``elmo_model`` describes: it builds the same layers (the biLM, then the
+    listener's mix and dropout), and its weights come with the pipeline."""
+    return {"@architectures": "spacy-elmo.ElmoStandalone.v1", "elmo": copy.deepcopy(dict(elmo_model)),
+            "weights": None, **copy.deepcopy(dict(mix_settings))}
 
 
 @registry.architectures("spacy-elmo.ElmoStandalone.v1")
@@ -182,7 +165,7 @@ def build_elmo_standalone(
 ) -> Model[List[Doc], List[Floats2d]]:
     """ELMo inside one component, without a listener: the biLM and this task's mix.
 
-    elmo (Model[List[Doc], List[ElmoData]]): a "spacy-elmo.ElmoModel.v1" (or .v2) whose
+    elmo (Model[List[Doc], List[ElmoData]]): a "spacy-elmo.ElmoModel.v2" whose
         options match the weights.
     weights (Optional[str]): loaded when the pipeline is initialized: a weights.hdf5, a
         directory with options.json + weights.hdf5, an ELMoForManyLangs model folder, or

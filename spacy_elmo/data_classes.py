@@ -42,23 +42,9 @@ class ElmoData:
         self.layer_ids = tuple(int(i) for i in self.layer_ids)
 
     @property
-    def n_tokens(self) -> int:
-        return int(self.layers.shape[1])
-
-    @property
     def width(self) -> int:
         """2P, the width of every layer."""
         return int(self.layers.shape[2])
-
-    @classmethod
-    def empty(
-        cls, n_layers: int, width: int, n_tokens: int = 0, dtype: str = "float32"
-    ) -> "ElmoData":
-        """All-zero data: (n_layers, n_tokens, width) layers 0..n_layers-1 and their mix."""
-        return cls(
-            numpy.zeros((n_layers, n_tokens, width), dtype=dtype), tuple(range(n_layers)),
-            numpy.zeros((n_tokens, width), dtype=dtype),
-        )
 
     def to_msg(self) -> Dict[str, Any]:
         return {_MSG_KEY: 1, "layers": self.layers, "layer_ids": list(self.layer_ids),

@@ -56,19 +56,29 @@ def read_lexicon(path: Path) -> List[str]:
     """A .dic file as a list: entry i has id i. Errors name the file and line."""
     if not path.is_file():
         raise FileNotFoundError(Errors.E612.format(path=path))
-    by_id: Dict[int, str] = {}
-    # splitlines() splits where the original's codecs readline does
-    for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), start=1):
+    by_id: Dict[int, Tuple[str, int]] = {}
+    line_of: Dict[str, int] = {}
+    # splitlines() splits where the original's codecs readline does; a BOM is no token
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         fields = line.strip().split("\t")
         if len(fields) == 1:
             fields.insert(0, LONE_ID_TOKEN)
         try:
-            token, index = fields
-            by_id[int(index)] = token
-        except ValueError:
+            token, index = fields[0], int(fields[1])
+        except (ValueError, IndexError):
             raise ValueError(Errors.E613.format(path=path, line=number, found=line)) from None
-    entries = [by_id.get(i) for i in range(len(by_id))]
-    if None in entries or len(set(entries)) != len(entries):
+        if len(fields) != 2:
+            raise ValueError(Errors.E613.format(path=path, line=number, found=line))
+        # the original keeps the last of duplicates silently: a broken file, refused
+        if index in by_id:
+            raise ValueError(Errors.E627.format(
+                path=path, line=number, what=f"id {index}", first=by_id[index][1]))
+        if token in line_of:
+            raise ValueError(Errors.E627.format(
+                path=path, line=number, what=f"token {token!r}", first=line_of[token]))
+        by_id[index], line_of[token] = (token, number), number
+    entries = [by_id[i][0] if i in by_id else None for i in range(len(by_id))]
+    if None in entries:
         raise ValueError(Errors.E614.format(path=path, n=len(by_id)))
     return entries  # type: ignore[return-value]
 

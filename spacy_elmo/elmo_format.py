@@ -13,6 +13,7 @@ import srsly
 import torch
 
 from .errors import Errors
+from .output_file import hdf5_writer
 from .nn.bilm import BiLM
 from .nn.options import ElmoOptions
 
@@ -166,21 +167,43 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
 
 
 def _read_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> numpy.ndarray:
-    if name not in handle:
-        raise ValueError(Errors.E006.format(path=path, dataset=name, expected=shape))
-    dataset = handle[name]
+    dataset = _find_dataset(handle, path, name, shape)
     if tuple(dataset.shape) != tuple(shape):
         raise ValueError(Errors.E007.format(
             path=path, dataset=name, expected=tuple(shape), found=tuple(dataset.shape)))
-    value = numpy.asarray(dataset[...], dtype=numpy.float32)
+    if dataset.dtype.kind not in "fiu":  # complex, strings, compounds: not weights
+        raise ValueError(Errors.E020.format(path=path, dataset=name, dtype=dataset.dtype))
+    try:
+        value = numpy.asarray(dataset[...], dtype=numpy.float32)
+    except OSError as err:  # a damaged chunk, a missing filter
+        raise ValueError(Errors.E005.format(path=path, error=f"dataset '{name}': {err}")) from None
     if not numpy.isfinite(value).all():
         raise ValueError(Errors.E012.format(path=path, dataset=name))
     return value
 
 
+def _find_dataset(handle: h5py.File, path: Path, name: str, shape: Tuple[int, ...]) -> h5py.Dataset:
+    """The dataset ``name``; E006 when there is none (a missing name, a link that leads
+    nowhere), E021 when a group (or another kind of object) stands in its place."""
+    try:
+        found = handle.get(name)
+    except (KeyError, OSError, ValueError):  # an external link to a missing file
+        found = None
+    if found is None:
+        link = handle.get(name, getlink=True) if name in handle else None
+        if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+            target = link.path if isinstance(link, h5py.SoftLink) else f"{link.filename}:{link.path}"
+            raise ValueError(Errors.E022.format(path=path, dataset=name, target=target))
+        raise ValueError(Errors.E006.format(path=path, dataset=name, expected=shape))
+    if not isinstance(found, h5py.Dataset):
+        raise ValueError(Errors.E021.format(
+            path=path, dataset=name, kind=type(found).__name__, expected=shape))
+    return found
+
+
 def save_weights(bilm: BiLM, path: PathLike) -> None:
     """Write ``bilm`` in the original HDF5 layout (float32), plus our initial state."""
-    with h5py.File(Path(path), "w") as handle:
+    with hdf5_writer(Path(path)) as (handle, _):  # a failed write: one WriteFailed error
         for entry in weight_table(bilm):
             handle.create_dataset(entry.name, data=entry.get().astype(numpy.float32))
         if bool(bilm.initial_h.any() or bilm.initial_c.any()):
@@ -188,11 +211,13 @@ def save_weights(bilm: BiLM, path: PathLike) -> None:
             handle.create_dataset(INITIAL_STATE.format(part="c"), data=_np(bilm.initial_c))
 
 
-def load_allennlp(options_file: PathLike, weight_file: PathLike) -> BiLM:
-    """Build the biLM described by ``options_file`` and load ``weight_file`` into it."""
+def load_allennlp(options_file: PathLike, weight_file: PathLike, compute_dtype: str = "float32") -> BiLM:
+    """Build the biLM described by ``options_file`` and load ``weight_file`` into it.
+    ``compute_dtype``: the format of its inference matmuls ("float32", "bfloat16", "int8"
+    or "auto"; see ``spacy_elmo.nn.precision``)."""
     bilm = BiLM(read_options(options_file))
     load_weights(bilm, weight_file)
-    return bilm.eval()
+    return bilm.set_compute_dtype(compute_dtype).eval()
 
 
 def save_allennlp(bilm: BiLM, options_file: PathLike, weight_file: PathLike) -> None:

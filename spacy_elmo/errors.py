@@ -23,6 +23,19 @@ class Warnings(metaclass=_WithCodes):
         "(or allow_random_weights = true is set in [components.{name}.model])."
     )
 
+    # convert (traps): W113-W129
+    W113 = (
+        "ELMoForManyLangs model {path} is Chinese, but the pipeline (lang '{lang}') uses "
+        "spaCy's character segmenter: one token per character, while the published Chinese "
+        "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
+    )
+
+    W114 = (
+        "nlp.replace_listeners: component '{name}' was sourced from another pipeline and "
+        "cannot rewrite this pipeline's config, so the replaced listeners would not load back "
+        "after nlp.to_disk. Save the pipeline and replace the listeners after spacy.load."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
@@ -38,6 +51,16 @@ class Warnings(metaclass=_WithCodes):
     W322 = (
         "Resuming with {world_size} processes from a checkpoint written by {saved}: the "
         "random states of the processes are re-seeded, so the run is no longer bit-exact."
+    )
+
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): W910-W919
+    W910 = (
+        "compute_dtype 'bfloat16': this {device} has no native bfloat16 matmuls: the biLM "
+        "runs float32 (as fast here, and exact)."
+    )
+    W911 = (
+        "compute_dtype 'int8': no quantized int8 matmuls on {device} (they need a CPU with "
+        "the fbgemm or onednn engine): the biLM runs float32."
     )
 
 
@@ -62,6 +85,30 @@ class Errors(metaclass=_WithCodes):
     E012 = "Weights file {path}, dataset '{dataset}' holds non-finite values."
     E013 = "Scalar mix: expected {expected} layer weights, found {found}."
     E014 = "Initial state of shape {found} does not match the model (expected {expected})."
+    # sizes and values checked before anything is allocated (faults-b): E015-E039
+    E015 = "{name} must be {expected}, found {value!r}."
+    E016 = (
+        "char_cnn.filters must be a non-empty list of [width, n_filters] pairs of positive "
+        "integers, found {value!r}."
+    )
+    E017 = (
+        "char_cnn.filters: a filter of width {width} is wider than a token "
+        "(max_characters_per_token = {max_chars})."
+    )
+    E018 = "{name} = {value} is more than {limit}: no biLM has that many."
+    E020 = (
+        "Weights file {path}, dataset '{dataset}' holds {dtype} values, not real numbers: "
+        "refused (their imaginary part or fields would be dropped)."
+    )
+    E021 = (
+        "Weights file {path}: '{dataset}' is a {kind}, not a dataset (expected a dataset of "
+        "shape {expected})."
+    )
+    E022 = "Weights file {path}: dataset '{dataset}' is a link to {target}, which does not exist."
+    E019 = (
+        "A biLM with {dims} holds {n:,} numbers ({gib:,.1f} GiB as float32), more than this "
+        "machine's memory ({memory:,.1f} GiB): nothing was allocated. Check the dimensions."
+    )
 
     # ELMoForManyLangs models (efml_format, nn lexicon): E600-E649
     E600 = "token_encoder must be 'elmo' or 'efml', found '{value}'."
@@ -128,10 +175,78 @@ class Errors(metaclass=_WithCodes):
     E625 = (
         "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
     )
+    E627 = (
+        "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
+        "{first}. Each id and each token must appear once."
+    )
     E626 = (
         "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
         "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
+
+    # Downloading published models (spacy_elmo/download.py): E800-E849
+    E800 = (
+        "Unknown model '{name}': not a published model (python -m spacy_elmo download "
+        "--list), an http(s) URL or an existing path."
+    )
+    E801 = (
+        "Cannot tell which model files the URL {url} names: give an ELMoForManyLangs .zip, "
+        "or the URL of an options.json or weights.hdf5 file (the other one's URL is the same "
+        "with options.json <-> weights.hdf5)."
+    )
+    E802 = "Cannot reach {url}: {reason}. Check the network, or give a mirror with --base-url."
+    E803 = "{url}: the server answered HTTP {status} {reason}. Nothing was kept."
+    E804 = (
+        "Download of {url} interrupted after {received} of {total} bytes ({reason}): run "
+        "the same command again to resume it ({partial} is kept for that)."
+    )
+    E805 = (
+        "{url}: the server announces {found} bytes, the published file has {expected}: "
+        "not the published file. Nothing was kept."
+    )
+    E806 = (
+        "{url}: asked to resume from byte {offset}, the server answered Content-Range "
+        "'{found}'. The partial download was removed: run the command again to start over."
+    )
+    E807 = (
+        "{url}: {found} bytes received, the server announced {expected}. Nothing was kept."
+    )
+    E808 = "{what}: SHA-256 {found}, expected {expected} (--sha256). Nothing was kept."
+    E809 = "{what} is not a readable zip file: {error}. Nothing was kept."
+    E810 = (
+        "{what}: zip member '{member}' would be written outside the model folder (an "
+        "absolute path, '..' or a link): refused. Nothing was kept."
+    )
+    E811 = (
+        "{what}: no ELMoForManyLangs model in the zip (config.json and encoder.pkl at its "
+        "root, or in a single folder). Nothing was kept."
+    )
+    E812 = "--sha256 must be 64 hexadecimal digits, found '{value}'."
+    E813 = "--base-url must be an http(s) URL, found '{value}'."
+    E814 = (
+        "--base-url applies to the published models (python -m spacy_elmo download --list), "
+        "not to '{name}'."
+    )
+    E815 = (
+        "spaCy's '{lang}' language needs a package that is not installed ({error}). "
+        "Install it, or download with --lang xx (spaCy's multi-language tokenizer)."
+    )
+    E816 = "{what} is not a usable {expected}: {error} Nothing was kept."
+    E817 = (
+        "Output folder {path} exists and is not empty: give a new folder (download never "
+        "writes over a folder)."
+    )
+    E818 = (
+        "OUTPUT_DIR is where the converted pipeline goes: with --no-convert nothing is "
+        "converted (the files stay in {path})."
+    )
+    E819 = (
+        "{path} holds no model: expected options.json + weights.hdf5, an ELMoForManyLangs "
+        "model folder, or an ELMoForManyLangs .zip."
+    )
+    E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
+    E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
+    E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
 
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
@@ -165,9 +280,50 @@ class Errors(metaclass=_WithCodes):
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."
     E320 = "Checkpoint {path} is not a readable spacy-elmo checkpoint: {error}"
-    E321 = "training.device is '{device}' but CUDA is not available."
+    E321 = (
+        "training.device is '{device}' (--gpu-id) but this torch has no CUDA device (a CPU "
+        "build or no GPU): use --gpu-id -1 or training.device = \"cpu\"."
+    )
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
+    # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
+    E330 = (
+        "Checkpoint index {path} is refused: {problem}. A run's files are read as data, "
+        "never as paths to follow, so nothing was written or deleted. Delete {path} and "
+        "start the run over with --force."
+    )
+    E331 = (
+        "Checkpoint {path} is a symbolic link: refused. A run's checkpoints are plain "
+        "files in its checkpoints/ folder."
+    )
+    E332 = (
+        "{path} does not look like a pretraining run ({reason}): --force deletes only the "
+        "files a run writes, and only in a folder that holds one. Choose another output "
+        "folder."
+    )
+    E333 = (
+        "{path} holds files a pretraining run does not write: {files}. The run would "
+        "replace the folders they are in: move them away or choose another output folder."
+    )
+    E334 = (
+        "Output folder {path} is in use by another pretraining process ({holder}; it holds "
+        "{lock}). Wait for it to finish, or choose another output folder."
+    )
+    E335 = (
+        "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
+        "it would be overwritten. Copy it elsewhere or choose another output folder."
+    )
+    # sizes checked before anything is allocated (faults-b): E350-E359
+    E350 = (
+        "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "
+        "machine's memory ({memory:,.1f} GiB): training.batch_size={batch_size}, "
+        "unroll_steps={unroll_steps}, max_sentence_length={max_sentence_length}, "
+        "vocab_size={vocab_size}, a biLM of {n_parameters:,} numbers. Nothing was written."
+    )
+    E351 = (
+        "[paths] dev = {path} holds only blank lines: there is nothing to evaluate. Give "
+        "a dev text or set paths.dev = null. Nothing was written."
+    )
 
     # Adapting a biLM to a task's text (spacy_elmo/pretrain/adapt.py, task_text.py): E360-E399
     E360 = "Task data {path} not found: give a .spacy file, a text file or a folder of them."
@@ -267,6 +423,40 @@ class Errors(metaclass=_WithCodes):
     E405 = "--batch-size must be a positive integer, found {value}."
     E406 = "Unknown output mode '{mode}': use 'all', 'top' or 'average'."
 
+    # convert's output folder, --lang, the command conveniences (traps): E420-E449
+    E420 = "Output {path} is a file: give a folder path (it will hold the pipeline)."
+    E421 = "Output folder {output} is or holds the input {input}: choose another output folder."
+    E422 = (
+        "Output folder {path} exists and is not empty: use --force to replace it (a "
+        "pipeline folder only), or another path."
+    )
+    E423 = (
+        "Output folder {path} is not a spaCy pipeline (no config.cfg + meta.json): --force "
+        "replaces only a pipeline folder, never other files. Choose another path."
+    )
+    E424 = "Cannot write the output folder {path}: {error}. Nothing was replaced."
+    E425 = (
+        "{what} '{lang}' is not a language spaCy knows (spacy.util.get_lang_class): use a "
+        "code such as en, de, zh, or xx (multi-language)."
+    )
+    E426 = "--segmenter must be one of {known}, found '{segmenter}'."
+    E427 = (
+        "{path} holds {options}: it is an original ELMo model, not an ELMoForManyLangs "
+        "folder. Convert it with: convert {path}/{options} {path}/WEIGHTS.hdf5 OUTPUT_DIR."
+    )
+    E428 = (
+        "{path} is an ELMoForManyLangs model folder, not an options.json: convert it with "
+        "the two-argument form: convert {path} OUTPUT_DIR."
+    )
+    E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
+    E430 = (
+        "{what} {gpu_id} asks for CUDA, but this torch ({version}, {build}) has no CUDA "
+        "device: use --gpu-id -1 (the CPU), or install a CUDA build of torch on a GPU machine."
+    )
+    E431 = "{what} {gpu_id}: no such device; use {found}."
+    E432 = "--threads must be a positive integer, found {value}."
+    E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
+
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
         "{path} is not a plain torch file of tensors and values ({reason}). It was NOT "
@@ -285,7 +475,26 @@ class Errors(metaclass=_WithCodes):
         "for it to finish, or choose another output path."
     )
     E506 = "Output {path} is a directory: give a file path."
+    # torch files that load but hold the wrong content (faults-b): E530-E549
+    E530 = (
+        "{path}, tensor '{key}' holds NaN or Inf values: refused (every vector computed "
+        "from it would be NaN). Re-create the file from good weights."
+    )
+    E531 = "{path} does not hold a state dict of named tensors: found {found}."
+    E532 = (
+        "{path}, tensor '{key}': expected shape {expected}, found {found}. The file does "
+        "not belong to this model (its config.cfg, vocab.txt or options.json differ)."
+    )
+    E533 = "{path} is not a spacy-elmo file of this kind: '{key}' must be {expected}, found {found}."
     E508 = "{what} {path} is a directory: give the file inside it ({name})."
+    E509 = (
+        "Output {output} is inside the input folder {input}: it would be read as input "
+        "(and overwrite what is there). Choose an output outside it."
+    )
+    E510 = (
+        "Could not write {path}: {reason}. Nothing was left half-written: free some space "
+        "or choose a writable folder, then run again."
+    )
     E507 = (
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
@@ -337,3 +546,6 @@ class Errors(metaclass=_WithCodes):
         "with 'pretrain ... --resume' first."
     )
     E654 = "softmax file {file} is not usable: {problem}"
+
+    # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
+    E900 = "compute_dtype must be one of {allowed}, found '{value}'."

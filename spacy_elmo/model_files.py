@@ -15,14 +15,22 @@ from .nn import BiLM, ElmoOptions
 PathLike = Union[str, Path]
 OPTIONS_NAME = "options.json"
 WEIGHTS_NAME = "weights.hdf5"
+FINAL = "final"  # the folder where a pretraining run exports its model
+
+
+def find_final(path: Path, *names: str) -> Optional[Path]:
+    """``path`` itself or, for a pretraining output, its final/ folder: the first that
+    holds every file in ``names``; None when neither does."""
+    for folder in (path, path / FINAL):
+        if all((folder / name).is_file() for name in names):
+            return folder
+    return None
 
 
 def original_files(path: Path) -> Optional[Tuple[Path, Path]]:
     """options.json and weights.hdf5 in ``path`` or its final/ folder, or None."""
-    for folder in (path, path / "final"):
-        if (folder / OPTIONS_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
-            return folder / OPTIONS_NAME, folder / WEIGHTS_NAME
-    return None
+    folder = find_final(path, OPTIONS_NAME, WEIGHTS_NAME)
+    return None if folder is None else (folder / OPTIONS_NAME, folder / WEIGHTS_NAME)
 
 
 def read_model_files(path: Path) -> Optional[BiLM]:

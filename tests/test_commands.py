@@ -53,9 +53,8 @@ def _text(result) -> str:
 
 def test_convert_command_writes_a_loadable_pipeline(tiny_files, tiny_bilm, tmp_path):
     out = tmp_path / "pipeline"
-    subprocess.run([sys.executable, "-W", "ignore", "-m", "spacy_elmo", "convert",
-                    *map(str, tiny_files), str(out), "--lang", "de"],
-                   check=True, capture_output=True)
+    result = runner.invoke(app, ["convert", *map(str, tiny_files), str(out), "--lang", "de"])
+    assert result.exit_code == 0, result.output
     nlp = spacy.load(out)
     assert nlp.lang == "de" and nlp.pipe_names == ["elmo"]
     doc = nlp("Der Hund schläft")
@@ -171,7 +170,7 @@ def test_help_texts_keep_brackets_and_whole_sentences():
     listing = runner.invoke(app, ["--help"]).output
     commands = listing[listing.index("Commands:"):].splitlines()[1:]
     summaries = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.strip()}
-    assert set(summaries) == {"pretrain", "evaluate", "vocab", "adapt", "convert", "embed"}
+    assert set(summaries) == {"pretrain", "evaluate", "vocab", "adapt", "convert", "download", "embed"}
     # each summary is one whole sentence: not cut ("...") and not broken over lines
     assert all(text.endswith(".") and not text.endswith("...") for text in summaries.values()), summaries
     evaluate = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())

@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.training import Example
 
-from spacy_elmo.convert import model_config_from_options
+from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.elmo_format import read_options
 from spacy_elmo.layers import get_bilm
 

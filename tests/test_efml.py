@@ -2,8 +2,6 @@
 (tests/data/efml, a copy of ../shared/efml-fixtures), the pipeline, and bad input."""
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy
@@ -12,17 +10,18 @@ import spacy
 import srsly
 import torch
 from spacy.tokens import Doc
+from typer.testing import CliRunner
 
 from spacy_elmo import Embedder, TokenCache, load_elmoformanylangs, save_allennlp
+from spacy_elmo.cli import app
 from spacy_elmo.convert import convert_efml_to_pipeline
-from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.data_classes import ElmoData
 from spacy_elmo.efml_format import BUNDLED_CONFIGS, find_architecture, read_lexicon
 from spacy_elmo.layers import ElmoModel, ElmoSettings, get_bilm
+from spacy_elmo.pipeline_files import bilm_from_directory
 
 DATA = Path(__file__).resolve().parent / "data" / "efml"
 MODEL = DATA / "model"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fixture_dic(name):
@@ -120,10 +119,8 @@ def test_chinese_pipeline_with_jieba_segmentation(tmp_path, sentences, expected)
 
 
 def test_convert_command_two_argument_form(tmp_path):
-    subprocess.run([sys.executable, "-W", "ignore", "-m", "spacy_elmo", "convert", str(MODEL),
-                    str(tmp_path / "out"), "--lang", "xx"], check=True, cwd=ROOT,
-                   env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": ""},
-                   capture_output=True)
+    result = CliRunner().invoke(app, ["convert", str(MODEL), str(tmp_path / "out"), "--lang", "xx"])
+    assert result.exit_code == 0, result.output
     config = spacy.util.load_config(tmp_path / "out" / "config.cfg")
     assert config["nlp"]["lang"] == "xx"
     assert config["components"]["elmo"]["model"]["token_encoder"] == "efml"
@@ -336,13 +333,13 @@ def test_cuda_matches_the_fixture(sentences, expected):
         assert_float32_close(found, want)
 
 
-def test_model_v1_keeps_the_original_encoder_and_v2_builds_efml():
+def test_model_v2_builds_the_original_encoder_by_default_and_efml_when_asked():
     from spacy.util import registry
 
     dims = {"lstm_dim": 8, "projection_dim": 4, "n_layers": 1, "filters": [[1, 4]], "n_highway": 1}
-    v1 = registry.architectures.get("spacy-elmo.ElmoModel.v1")(**dims)
-    assert get_bilm(v1).options.token_encoder == "elmo"
-    assert float(get_bilm(v1).lstm.layers[0].forget_offset.max()) == 1.0
+    original = registry.architectures.get("spacy-elmo.ElmoModel.v2")(**dims)
+    assert get_bilm(original).options.token_encoder == "elmo"
+    assert float(get_bilm(original).lstm.layers[0].forget_offset.max()) == 1.0
     v2 = registry.architectures.get("spacy-elmo.ElmoModel.v2")(
         **dims, token_encoder="efml", n_characters=10, word_dim=3, n_words=7)
     encoder = get_bilm(v2).token_encoder
@@ -350,3 +347,36 @@ def test_model_v1_keeps_the_original_encoder_and_v2_builds_efml():
     assert encoder.char_embedding.weight.shape == (11, 16)
     assert encoder.projection.weight.shape == (4, 3 + 4)
     assert float(get_bilm(v2).lstm.layers[0].forget_offset.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("name", ["char.dic", "word.dic"])
+@pytest.mark.parametrize("duplicate,what", [("zzz\t{id}", "id {id}"), ("{token}\t{next}", "token")])
+def test_duplicate_ids_and_tokens_in_a_vocabulary_are_refused(model_copy, name, duplicate, what):
+    path = model_copy / name
+    lines = path.read_text(encoding="utf8").splitlines()
+    token, index = lines[3].split("\t")
+    extra = duplicate.format(id=index, token=token, next=len(lines))
+    path.write_text("\n".join(lines + [extra]) + "\n", encoding="utf8")
+    # the original (and this reader before) replaced entry `id` with the later line's token
+    with pytest.raises(ValueError, match=rf"{name}, line {len(lines) + 1}: "
+                                         rf"{what.format(id=index)}.* already on line 4"):
+        load_elmoformanylangs(model_copy)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("-inf")])
+def test_non_finite_efml_weights_are_refused(model_copy, value):
+    state = torch.load(model_copy / "encoder.pkl", weights_only=True)
+    state["backward_layer_1.state_projection.weight"][2, 3] = value
+    torch.save(state, model_copy / "encoder.pkl")
+    with pytest.raises(ValueError, match=r"encoder\.pkl, tensor 'backward_layer_1\.state_projection"
+                                         r"\.weight' is not finite"):
+        load_elmoformanylangs(model_copy)
+
+
+def test_a_bom_in_a_vocabulary_is_not_part_of_its_first_entry(model_copy, bilm, sentences):
+    path = model_copy / "char.dic"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    reloaded = load_elmoformanylangs(model_copy)
+    assert read_lexicon(path)[0] == "<oov>"
+    for found, want in zip(reloaded.embed(sentences[:3]), bilm.embed(sentences[:3])):
+        numpy.testing.assert_array_equal(found, want)

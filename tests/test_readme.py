@@ -4,12 +4,16 @@ The only change made to a block: the quoted file names "options.json", "weights.
 "elmo_pipeline" and "elmo_ner_pipeline" become the paths of the fixture model, of the pipeline
 `convert` writes from it, and of an NER pipeline built from project/configs/ner_elmo.cfg on it;
 "zhs.model" and "zh_elmo" the ELMoForManyLangs fixture model and the pipeline `convert` writes
-from it (lang zh, jieba segmentation).
+from it (lang zh, jieba segmentation); "small" (a published model's name for `download`) a
+folder holding the fixture model, which `download` takes as a local path: no network. The
+download cache is a folder of the test's own (SPACY_ELMO_CACHE).
 Each block then runs in an empty working folder, and its results are checked against the
 biLM alone (`load_allennlp(...).embed`, the reference the parity tests tie to bilm-tf), or,
 for ELMoForManyLangs, against the layers the original code computed (expected_layers.npz).
 """
+import hashlib
 import re
+import shutil
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -48,7 +52,11 @@ def paths(tmp_path_factory) -> Dict[str, Path]:
         nlp.initialize(lambda: examples)
     nlp.to_disk(folder / "elmo_ner_pipeline")
     zh = convert_efml_to_pipeline(EFML / "model", folder / "zh_elmo", lang="zh", segmenter="jieba")
-    return {"options.json": OPTIONS, "weights.hdf5": WEIGHTS, "elmo_pipeline": pipeline,
+    small = folder / "small"
+    small.mkdir()
+    shutil.copyfile(OPTIONS, small / "options.json")
+    shutil.copyfile(WEIGHTS, small / "weights.hdf5")
+    return {"small": small, "options.json": OPTIONS, "weights.hdf5": WEIGHTS, "elmo_pipeline": pipeline,
             "elmo_ner_pipeline": folder / "elmo_ner_pipeline", "zhs.model": EFML / "model",
             "zh_elmo": zh}
 
@@ -80,6 +88,12 @@ def check_converted(ns: dict, paths) -> None:
     other = ns["nlp"]("Interest rates went up.")
     expected = cosine(doc._.elmo_vectors.mean(axis=0), other._.elmo_vectors.mean(axis=0))
     assert ns["similarity"] == pytest.approx(expected, abs=1e-5) and ns["similarity"] != 0.0
+
+
+def check_downloaded(ns: dict, paths) -> None:
+    assert_layers_match_bilm(ns["doc"])
+    source = ns["nlp"].meta["sources"][0]
+    assert source["sha256"] == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
 
 
 def check_sourced(ns: dict, paths) -> None:
@@ -138,6 +152,7 @@ def check_efml_pipeline(ns: dict, paths) -> None:
 # A block is recognised by a line it holds; each must have a check (no "it ran" test).
 CHECKS: Dict[str, Callable] = {
     'similarity = doc.similarity(': check_converted,
+    'spacy.load(spacy_elmo.download("small"))': check_downloaded,
     'source=spacy.load("elmo_pipeline")': check_sourced,
     'model_config_from_options(read_options("options.json"))': check_configured,
     'save_allennlp(bilm, "out/options.json"': check_bilm,
@@ -158,6 +173,7 @@ def test_every_block_has_exactly_one_check():
 def test_readme_block_runs_as_written(index, paths, tmp_path, monkeypatch):
     block = python_blocks()[index]
     monkeypatch.chdir(tmp_path)  # "out/" and friends do not exist here
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "cache"))
     namespace: dict = {"__name__": "readme"}
     exec(compile(substitute(block, paths), f"README.md python block {index}", "exec"), namespace)
     check = next(check for marker, check in CHECKS.items() if marker in block)

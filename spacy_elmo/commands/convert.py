@@ -3,6 +3,7 @@
 Two forms: ``convert OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR`` (the original format) and
 ``convert MODEL_DIR OUTPUT_DIR`` (an ELMoForManyLangs model folder).
 """
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -22,22 +23,35 @@ def convert_cli(
     segmenter: Optional[str] = typer.Option(
         None, "--segmenter", help="lang zh only: spaCy's word segmenter, char, jieba or "
         "pkuseg (ELMoForManyLangs' Chinese models expect words: jieba)"),
+    force: bool = typer.Option(
+        False, "--force", "-F", help="Replace an existing pipeline in OUTPUT_DIR"),
+    license: Optional[str] = typer.Option(
+        None, "--license", help="The biLM's license, written into meta.json (ELMoForManyLangs: "
+        "from its config.json if it has one)"),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="Where the biLM comes from (a name or URL), written into meta.json"),
 ) -> None:
     """Convert an ELMo or ELMoForManyLangs model to a spaCy pipeline.
 
     OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR reads the original files; MODEL_DIR OUTPUT_DIR
     an ELMoForManyLangs model folder.
     The pipeline holds the "elmo" component with set_doc_vectors on, so .vector and
-    .similarity use ELMo; it loads with spacy.load, without the original files."""
+    .similarity use ELMo; it loads with spacy.load, without the original files.
+    It is written beside OUTPUT_DIR and renamed into place when complete; an existing
+    non-empty OUTPUT_DIR is replaced only with --force, and only if it is a pipeline."""
     if len(paths) not in (2, 3):
         msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
     from ..convert import convert_efml_to_pipeline, convert_to_pipeline  # spaCy, torch
 
+    settings = {"lang": lang, "segmenter": segmenter, "force": force, "license": license,
+                "source": source}
+    convert = convert_efml_to_pipeline if len(paths) == 2 else convert_to_pipeline
     try:
-        if len(paths) == 2:
-            path = convert_efml_to_pipeline(paths[0], paths[1], lang=lang, segmenter=segmenter)
-        else:
-            path = convert_to_pipeline(*paths, lang=lang, segmenter=segmenter)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            path = convert(*paths, **settings)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         msg.fail(str(err), exits=1)
+    for warning in caught:  # one line each, as the errors
+        msg.warn(str(warning.message))
     msg.good("Saved pipeline", str(path))

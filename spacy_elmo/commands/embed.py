@@ -7,6 +7,7 @@ from wasabi import msg
 
 from .._cli_app import app
 from ..errors import Errors
+from ..output_file import WriteFailed  # no torch, no h5py
 
 
 def parse_shard(value: str) -> Tuple[int, int]:
@@ -45,7 +46,14 @@ def embed_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM batch"),
     shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", "-t", help="CPU threads of torch (default: the cores this "
+        "process may use; on cores busy with other jobs 1 can be much faster)"),
     force: bool = typer.Option(False, "--force", "-F", help="Replace an existing OUTPUT_HDF5"),
+    compute_dtype: Optional[str] = typer.Option(
+        None, "--compute-dtype",
+        help="biLM inference format: float32, bfloat16, int8 or auto (default: the model's, "
+        "float32 unless its config says otherwise)"),
 ) -> None:
     """Embed a text file as the original 'elmo' command does.
 
@@ -59,12 +67,15 @@ def embed_cli(
         mode, shard_k_n = _mode(all_layers, top, average), parse_shard(shard)
         if not input_txt.is_file():
             raise FileNotFoundError(Errors.E404.format(path=input_txt))
-        device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+        from ..devices import device_for, set_threads  # torch
         from ..embed_file import embed_file  # torch, h5py
 
+        device = device_for(gpu_id)
+        set_threads(threads)
+
         n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
-                       shard=shard_k_n, device=device, force=force)
+                       shard=shard_k_n, device=device, force=force, compute_dtype=compute_dtype)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-            NotADirectoryError) as err:
+            NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Embedded {n} sentences", str(output_hdf5))

@@ -9,6 +9,8 @@ from ..data_classes import ElmoData, StoredForm, gradient_arrays
 from ..errors import Errors
 from ..nn import BiLM, ElmoOptions
 from ..nn.lexicon import BOS_KEY, EOS_KEY
+from ..nn.precision import check_compute_dtype
+from ..nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .bilm_layer import BiLMLayer, cached_bilm
 from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
@@ -17,23 +19,25 @@ from .sequences import Window, batches_by_length, plan_windows
 
 @dataclass(frozen=True)
 class ElmoSettings:
-    """How the model runs the biLM (see ``spacy-elmo.ElmoModel.v1`` for the meanings).
+    """How the model runs the biLM (see ``spacy-elmo.ElmoModel.v2`` for the meanings).
 
     Kept in the model's attrs as an object msgpack cannot encode, so Thinc does not
     serialize it: the config given when the pipeline is built always wins.
     """
 
-    max_length: int = 512
-    window_overlap: int = 64
+    max_length: int = MAX_LENGTH
+    window_overlap: int = WINDOW_OVERLAP
     batch_size: int = 64
     max_batch_tokens: int = 4096
     fine_tune: bool = False
     feature_cache_bytes: int = 1_000_000_000
     feature_cache_dtype: str = "float32"
     allow_random_weights: bool = False
+    compute_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_settings(self.feature_cache_bytes, self.feature_cache_dtype)
+        check_compute_dtype(self.compute_dtype)
         for name in ("max_length", "batch_size", "max_batch_tokens"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -50,7 +54,7 @@ def ElmoModel(options: ElmoOptions, settings: ElmoSettings) -> Model[List[Doc], 
     """
     budget = 0 if settings.fine_tune else settings.feature_cache_bytes  # fine-tuned: never
     features = FeatureCache(budget, settings.feature_cache_dtype)
-    bilm_layer = BiLMLayer(BiLM(options), features=features)
+    bilm_layer = BiLMLayer(BiLM(options).set_compute_dtype(settings.compute_dtype), features=features)
     return Model(
         "elmo", forward, layers=[bilm_layer], refs={"bilm": bilm_layer},
         attrs={"settings": settings, "n_output_layers": options.n_output_layers,

@@ -4,10 +4,11 @@ The biLM is stateless: an LM sequence (its token strings and boundary keys, see
 ``sequences.Window``) gives the same layers whatever else is run with it (up to the
 rounding of batched matmuls, about 1e-7), so a frozen biLM's outputs can be computed
 once and reused, e.g. for every epoch of ``spacy train``: an entry holds the exact
-values of the first computation. Entries are the window's (L+1, len(keys), 2P) layers in the cache's dtype; ``nbytes``
-counts their bytes plus those of the keys and never exceeds ``max_bytes`` (least
-recently used entries go first). Entries are dropped when the weights change
-(``validate`` compares a stamp of the biLM's tensors) and on ``clear``.
+values of the first computation. Entries are the window's (L+1, len(keys), 2P) layers
+in the cache's dtype; ``nbytes`` counts their bytes plus those of the keys and never
+exceeds ``max_bytes`` (least recently used entries go first). Entries are dropped when
+the weights change (``validate`` compares the biLM's ``weights_version``: the object and
+its value) and on ``clear``.
 """
 import sys
 from collections import OrderedDict

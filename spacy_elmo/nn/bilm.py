@@ -8,6 +8,7 @@ from ..errors import Errors
 from .embedder import Embedder
 from .lstm import BiLstmStack, State
 from .options import ElmoOptions
+from . import precision
 from .packed import WeightsVersion
 from .token_encoder import CharCNNEncoder
 from .token_table import gather_rows
@@ -42,6 +43,23 @@ class BiLM(nn.Module):
         L, C, P = options.n_layers, options.lstm_dim, options.projection_dim
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
         self.register_buffer("initial_c", torch.zeros(L, 2, C))
+        self._compute_dtype = "float32"
+
+    @property
+    def compute_dtype(self) -> str:
+        """The number format of the LSTMs' matmuls at inference (no autograd): "float32"
+        (default), "bfloat16", "int8" or "auto"; see ``spacy_elmo.nn.precision``."""
+        return self._compute_dtype
+
+    def set_compute_dtype(self, compute_dtype: str) -> "BiLM":
+        """Run inference in ``compute_dtype`` from now on (weights stay float32; their
+        reduced copies are made on first use, in place of the float32 packed ones)."""
+        precision.check_compute_dtype(compute_dtype)
+        self._compute_dtype = compute_dtype
+        for layer in self.lstm.layers:
+            layer.compute_dtype = compute_dtype
+        self.weights_version.bump()  # outputs change: every cache of them is stale
+        return self
 
     @property
     def output_dim(self) -> int:

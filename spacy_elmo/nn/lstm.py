@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from . import packed
+from . import packed, precision
 
 # (h, c): h (2, B, P), c (2, B, C); index 0 is the forward direction, 1 the backward one.
 State = Tuple[torch.Tensor, torch.Tensor]
@@ -47,6 +47,9 @@ class BiLstmLayer(nn.Module):
         offset[cell_dim : 2 * cell_dim] = forget_bias
         self.register_buffer("forget_offset", offset, persistent=False)
         self._packs = packed.PackedWeights(version)
+        # the number format of the matmuls without autograd (``precision.COMPUTE_DTYPES``);
+        # set for the whole biLM by ``BiLM.set_compute_dtype``
+        self.compute_dtype = "float32"
         # (weights version, (x_0, h_0, c_0), h_1, c_1) of the last shared first step
         self._first: Optional[Tuple] = None
         self.reset_parameters()
@@ -123,27 +126,36 @@ class BiLstmLayer(nn.Module):
         n_dir, steps, batch, _ = x.shape
         h, c = state[0].clone(), state[1].clone()
         out = x.new_zeros(n_dir, steps, batch, self.proj_dim)
-        bias = self._gate_bias()
-        packs = [self._packed_weights(d) for d in range(n_dir)]
-        start = self._shared_first_step(x, h, c, out, batch_sizes, packs)
+        # the formats of products over several rows and over a single row
+        fmts = precision.formats(self.compute_dtype, x.device)
+        packs = [self._packed_weights(d) if fmts[0] == "float32" else None for d in range(n_dir)]
+        start = self._shared_first_step(x, h, c, out, batch_sizes, packs, fmts)
         for steps_in_chunk in _gate_chunks(batch_sizes[start:]):
             t0 = start
             start += len(steps_in_chunk)
             # gates[d]: (rows, 4C), the active rows of steps t0.., one step after another
             gates = [
-                packed.linear(_active_rows(x[d], t0, steps_in_chunk), packs[d][0],
-                              self.w_input[d], bias[d, 0])
+                self._input_gates(_active_rows(x[d], t0, steps_in_chunk), d, fmts[0],
+                                  packs[d] and packs[d][0])
                 for d in range(n_dir)
             ]
             row = 0
             for t, n in enumerate(steps_in_chunk, start=t0):
                 if n > 0:
                     rows = [g[row : row + n] for g in gates]
-                    out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs)
+                    out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs, fmts)
                 row += n
         return out, (h, c)
 
-    def _shared_first_step(self, x, h, c, out, batch_sizes, packs) -> int:
+    def _input_gates(self, x: torch.Tensor, d: int, fmt: str, w_packed) -> torch.Tensor:
+        """x (rows, D) @ w_input[d] + bias: (rows, 4C), in ``fmt``."""
+        bias = self._gate_bias()[d, 0]
+        if fmt == "float32":
+            return packed.linear(x, w_packed, self.w_input[d], bias)
+        weight = self._packs.reduced(f"w_input{d}", fmt, lambda: self.w_input[d].t(), lambda: bias)
+        return precision.linear(fmt, x, weight, bias)
+
+    def _shared_first_step(self, x, h, c, out, batch_sizes, packs, fmts) -> int:
         """Step 0 when every row starts alike (<S>, resp. </S>, from the stored state).
 
         The usual case: computed for one row, kept (while the weights and that input
@@ -158,25 +170,45 @@ class BiLstmLayer(nn.Module):
         cached = self._first
         if not (cached and cached[0] == stamp and all(map(torch.equal, cached[1], key))):
             h1, c1 = h[:, :1].clone(), c[:, :1].clone()
-            gates = [
-                packed.linear(key[0][d : d + 1], None, self.w_input[d], self._gate_bias()[d, 0])
-                for d in range(x.shape[0])
-            ]
-            self._step(gates, h1, c1, packs)
+            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], None) for d in range(x.shape[0])]
+            self._step(gates, h1, c1, packs, fmts)
             cached = self._first = (stamp, key, h1, c1)
         h[:, :n] = cached[2]
         c[:, :n] = cached[3]
         out[:, 0, :n] = cached[2]
         return 1
 
-    def _step(self, gates: List[torch.Tensor], h, c, packs) -> torch.Tensor:
+    def _step(self, gates: List[torch.Tensor], h, c, packs, fmts) -> torch.Tensor:
         """One step of both directions over n rows: gates[d] (n, 4C) input-to-gate
         products; h (2, n, P), c (2, n, C) updated in place. Returns h."""
+        fmt = fmts[0] if h.shape[1] > 1 else fmts[1]
+        if fmt != "float32":
+            for d in range(len(gates)):
+                w_hidden, w_proj = (
+                    self._packs.reduced(f"{name}{d}", fmt, lambda w=w: w[d].t())
+                    for name, w in (("w_hidden", self.w_hidden), ("w_proj", self.w_proj))
+                )
+                z = precision.linear(fmt, h[d], w_hidden, add=gates[d])
+                h[d] = self._clip_h(precision.linear(fmt, self._cell(z, c[d]), w_proj))
+            return h
         if h.shape[1] > 1 and packs[0][1] is not None:
             for d in range(len(gates)):
                 self._step_one_direction(gates[d], h[d], c[d], packs[d][1], packs[d][2], d)
             return h
         return self._step_both_directions(torch.stack(gates), h, c)
+
+    def _cell(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """From the gate sums z (..., 4C), float32: c (..., C) updated (and clipped) in
+        place; returns the projection's input sigmoid(z_o) * tanh(c)."""
+        C = self.cell_dim
+        sig = z[..., : 3 * C].sigmoid_()
+        c.mul_(sig[..., C : 2 * C]).addcmul_(sig[..., :C], z[..., 3 * C :].tanh_())
+        if self.cell_clip:
+            c.clamp_(-self.cell_clip, self.cell_clip)
+        return torch.tanh(c).mul_(sig[..., 2 * C : 3 * C])
+
+    def _clip_h(self, h: torch.Tensor) -> torch.Tensor:
+        return h.clamp_(-self.proj_clip, self.proj_clip) if self.proj_clip else h
 
     def _packed_weights(self, d: int) -> Tuple[Optional[torch.Tensor], ...]:
         """Direction d's (w_input, w_hidden, w_proj), each packed or None."""
@@ -189,32 +221,18 @@ class BiLstmLayer(nn.Module):
     def _step_one_direction(self, gates_x, h, c, w_hidden, w_proj, d: int) -> None:
         """One step of direction d over n > 1 rows with packed weights: gates_x (n, 4C);
         h (n, P), c (n, C) updated in place."""
-        C = self.cell_dim
         # z: (n, 4C)
         z = packed.linear(h, w_hidden, self.w_hidden[d], add=gates_x)
-        sig = z[:, : 3 * C].sigmoid_()
-        c.mul_(sig[:, C : 2 * C]).addcmul_(sig[:, :C], z[:, 3 * C :].tanh_())
-        if self.cell_clip:
-            c.clamp_(-self.cell_clip, self.cell_clip)
         # h_new: (n, P)
-        h_new = packed.linear(torch.tanh(c).mul_(sig[:, 2 * C : 3 * C]), w_proj, self.w_proj[d])
-        if self.proj_clip:
-            h_new.clamp_(-self.proj_clip, self.proj_clip)
-        h.copy_(h_new)
+        h.copy_(self._clip_h(packed.linear(self._cell(z, c), w_proj, self.w_proj[d])))
 
     def _step_both_directions(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """One step of both directions with batched matmuls (MKL's matrix-vector product
         reads w_hidden fastest for a single row): z (2, n, 4C) holds the input gates."""
-        C = self.cell_dim
         z.baddbmm_(h, self.w_hidden)
-        sig = z[..., : 3 * C].sigmoid_()
-        c.mul_(sig[..., C : 2 * C]).addcmul_(sig[..., :C], z[..., 3 * C :].tanh_())
-        if self.cell_clip:
-            c.clamp_(-self.cell_clip, self.cell_clip)
         # h: (2, n, P)
-        self._project_few_rows(torch.tanh(c).mul_(sig[..., 2 * C : 3 * C]), h)
-        if self.proj_clip:
-            h.clamp_(-self.proj_clip, self.proj_clip)
+        self._project_few_rows(self._cell(z, c), h)
+        self._clip_h(h)
         return h
 
     def _project_few_rows(self, m: torch.Tensor, h: torch.Tensor) -> None:

@@ -1,5 +1,7 @@
 """The dimensions of an ELMo biLM: what options.json says, parsed and validated once."""
 import dataclasses
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Tuple
 
@@ -53,27 +55,9 @@ class ElmoOptions:
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", tuple((int(w), int(n)) for w, n in self.filters))
-        if self.token_encoder not in TOKEN_ENCODERS:
-            raise ValueError(Errors.E600.format(value=self.token_encoder))
-        if self.token_encoder == "elmo" and self.n_characters not in (261, 262):
-            raise ValueError(Errors.E008.format(value=self.n_characters))
-        if self.token_encoder == "elmo" and (self.word_dim or self.n_words):
-            raise ValueError(Errors.E601.format(word_dim=self.word_dim, n_words=self.n_words))
-        if self.token_encoder == "efml" and (
-            self.n_characters < 1 or self.word_dim < 0 or (self.word_dim > 0) != (self.n_words > 0)
-        ):
-            raise ValueError(Errors.E602.format(
-                n_characters=self.n_characters, word_dim=self.word_dim, n_words=self.n_words))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(Errors.E009.format(value=self.activation))
-        if self.max_characters_per_token < 3:
-            raise ValueError(Errors.E010.format(value=self.max_characters_per_token))
-        for name in ("lstm_dim", "projection_dim", "n_layers", "char_dim"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, found {getattr(self, name)}")
-        if not self.filters:
-            raise ValueError("char_cnn.filters must list at least one [width, n_filters] pair")
+        object.__setattr__(self, "filters", _parse_filters(self.filters))
+        _check_kinds(self)
+        _check_sizes(self)
 
     @property
     def n_filters(self) -> int:
@@ -120,6 +104,21 @@ class ElmoOptions:
     def n_output_layers(self) -> int:
         return self.n_layers + 1
 
+    @property
+    def n_parameters(self) -> int:
+        """Numbers a ``BiLM`` of these options stores (parameters and initial state),
+        worked out from the dimensions alone: nothing is allocated."""
+        C, P, D, F = self.lstm_dim, self.projection_dim, self.char_dim, self.n_filters
+        encoder = self.embedding_rows * D + self.word_rows * self.word_dim
+        encoder += sum(n * D * width + n for width, n in self.filters)
+        encoder += self.n_highway * 2 * (F * F + F)
+        if self.has_projection:
+            encoder += (self.word_dim + F) * P + P
+        # per layer and direction: W_in (P, 4C), W_h (P, 4C), bias 4C, W_proj (C, P),
+        # initial h (P) and c (C)
+        lstm = self.n_layers * 2 * (2 * P * 4 * C + 4 * C + C * P + P + C)
+        return encoder + lstm
+
     @classmethod
     def from_dict(cls, cfg: Dict[str, Any]) -> "ElmoOptions":
         """Parse the original options.json layout (``lstm`` and ``char_cnn`` blocks)."""
@@ -139,7 +138,7 @@ class ElmoOptions:
             proj_clip=float(lstm.get("proj_clip") or 0.0),
             use_skip_connections=bool(lstm.get("use_skip_connections", False)),
             char_dim=int(cnn["embedding"]["dim"]),
-            filters=tuple(tuple(f) for f in cnn["filters"]),
+            filters=cnn["filters"],
             n_highway=int(cnn.get("n_highway") or 0),
             n_characters=int(cnn.get("n_characters", 262)),
             max_characters_per_token=int(cnn.get("max_characters_per_token", 50)),
@@ -166,7 +165,7 @@ class ElmoOptions:
             proj_clip=float(encoder.get("proj_clip") or 0.0),
             use_skip_connections=True,  # the original adds layer k > 0's input, always
             char_dim=int(embedder["char_dim"]),
-            filters=tuple(tuple(f) for f in embedder["filters"]),
+            filters=embedder["filters"],
             n_highway=int(embedder.get("n_highway") or 0),
             n_characters=int(n_characters),
             max_characters_per_token=int(embedder.get("max_characters_per_token", 50)),
@@ -222,6 +221,81 @@ class ElmoOptions:
         ``embedding_rows``, n_words as ``word_rows``)."""
         return tuple(f.metadata.get("compared_as", f.name)
                      for f in dataclasses.fields(cls) if f.compare)
+
+
+# Module counts beyond any real biLM (the published ones have 2 layers, 1-2 highways):
+# more would take minutes to build even when the numbers fit in memory.
+MAX_LAYERS = 1024
+_POSITIVE = ("lstm_dim", "projection_dim", "n_layers", "char_dim")
+_NON_NEGATIVE = ("n_highway", "word_dim", "n_words", "n_characters", "max_characters_per_token")
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (its RAM); 1 TiB where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 40
+
+
+def _parse_filters(filters: Any) -> Tuple[Tuple[int, int], ...]:
+    """((width, n_filters), ...) of positive integers; E016 for anything else."""
+    try:
+        pairs = tuple((w, n) for w, n in filters)
+    except (TypeError, ValueError):
+        raise ValueError(Errors.E016.format(value=filters)) from None
+    if not pairs or not all(_is_int(v) and v >= 1 for pair in pairs for v in pair):
+        raise ValueError(Errors.E016.format(value=filters))
+    return tuple((int(w), int(n)) for w, n in pairs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_kinds(opts: ElmoOptions) -> None:
+    """The token encoder's kind and the settings that go with it."""
+    if opts.token_encoder not in TOKEN_ENCODERS:
+        raise ValueError(Errors.E600.format(value=opts.token_encoder))
+    for name in _POSITIVE + _NON_NEGATIVE:
+        value = getattr(opts, name)
+        if not _is_int(value) or value < (1 if name in _POSITIVE else 0):
+            expected = "a positive integer" if name in _POSITIVE else "an integer >= 0"
+            raise ValueError(Errors.E015.format(name=name, expected=expected, value=value))
+    for name in ("cell_clip", "proj_clip"):
+        value = getattr(opts, name)
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+            raise ValueError(Errors.E015.format(
+                name=name, expected="a number >= 0 (0: no clip)", value=value))
+    if opts.token_encoder == "elmo" and opts.n_characters not in (261, 262):
+        raise ValueError(Errors.E008.format(value=opts.n_characters))
+    if opts.token_encoder == "elmo" and (opts.word_dim or opts.n_words):
+        raise ValueError(Errors.E601.format(word_dim=opts.word_dim, n_words=opts.n_words))
+    if opts.token_encoder == "efml" and (opts.n_characters < 1 or (opts.word_dim > 0) != (opts.n_words > 0)):
+        raise ValueError(Errors.E602.format(
+            n_characters=opts.n_characters, word_dim=opts.word_dim, n_words=opts.n_words))
+    if opts.activation not in ACTIVATIONS:
+        raise ValueError(Errors.E009.format(value=opts.activation))
+
+
+def _check_sizes(opts: ElmoOptions) -> None:
+    """Sizes a biLM can have on this machine, checked before anything is allocated."""
+    if opts.max_characters_per_token < 3:
+        raise ValueError(Errors.E010.format(value=opts.max_characters_per_token))
+    widest = max(width for width, _ in opts.filters)
+    if widest > opts.max_characters_per_token:
+        raise ValueError(Errors.E017.format(
+            width=widest, max_chars=opts.max_characters_per_token))
+    for name in ("n_layers", "n_highway"):
+        if getattr(opts, name) > MAX_LAYERS:
+            raise ValueError(Errors.E018.format(name=name, value=getattr(opts, name), limit=MAX_LAYERS))
+    memory, needed = physical_memory(), 4 * opts.n_parameters
+    if needed > memory:
+        raise ValueError(Errors.E019.format(
+            n=opts.n_parameters, gib=needed / 2**30, memory=memory / 2**30,
+            dims=f"lstm_dim={opts.lstm_dim}, projection_dim={opts.projection_dim}, "
+                 f"n_layers={opts.n_layers}, filters F={opts.n_filters}, "
+                 f"n_highway={opts.n_highway}"))
 
 
 PUBLISHED_FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))

@@ -11,11 +11,16 @@ The computation is the same sum of products in another order: results differ fro
 the plain matmul by float32 rounding only. Used only without autograd; everything
 falls back to plain matmuls where oneDNN is missing (or for a single row, where
 MKL's matrix-vector product reads the weights faster).
+
+The same cache keeps the reduced-precision forms (``reduced``; ``precision.py``): a
+weight run in int8 or bfloat16 has its copy in that format only, no float32 one.
 """
 from copy import deepcopy
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
+
+from . import precision
 
 # Set to False to trade speed for memory: no packed copies are made.
 ENABLED = True
@@ -57,7 +62,15 @@ class PackedWeights:
 
     def __init__(self, version: Optional[WeightsVersion] = None) -> None:
         self.version = version if version is not None else WeightsVersion()
-        self._packed: Dict[str, Tuple[int, torch.Tensor]] = {}
+        self._packed: Dict[str, Tuple[int, Any]] = {}
+
+    def _valid(self, name: str) -> Optional[Any]:
+        """The entry for ``name`` if made at the current version. Entries of an older
+        version are all dropped at once: no stale copy stays beside the new ones."""
+        if any(stamp != self.version.value for stamp, _ in self._packed.values()):
+            self._packed = {k: v for k, v in self._packed.items() if v[0] == self.version.value}
+        entry = self._packed.get(name)
+        return None if entry is None else entry[1]
 
     def get(
         self, name: str, sources: Sequence[torch.Tensor], out_in: Callable[[], torch.Tensor],
@@ -72,21 +85,37 @@ class PackedWeights:
         )):
             self._packed.pop(name, None)
             return None
-        entry = self._packed.get(name)
-        if entry is None or entry[0] != self.version.value:
+        weight = self._valid(name)
+        if weight is None:
             with torch.no_grad():
                 weight = torch.ops.mkldnn._reorder_linear_weight(out_in().contiguous(), rows)
-            entry = self._packed[name] = (self.version.value, weight)
-        return entry[1]
+            self._packed[name] = (self.version.value, weight)
+        return weight
+
+    def reduced(
+        self, name: str, fmt: str, out_in: Callable[[], torch.Tensor],
+        bias: Optional[Callable[[], torch.Tensor]] = None,
+    ) -> Any:
+        """``out_in()`` in the reduced format ``fmt`` ("int8" or "bfloat16", see
+        ``precision.pack``), kept under ``name`` in that format only, rebuilt when the
+        weights change."""
+        key = f"{name}:{fmt}"
+        weight = self._valid(key)
+        if weight is None:
+            with torch.no_grad():
+                weight = precision.pack(fmt, out_in(), None if bias is None else bias())
+            self._packed[key] = (self.version.value, weight)
+        return weight
 
     def copy(self, name: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``make()`` made contiguous and kept (a plain tensor: e.g. a transposed layout
         that reads faster), rebuilt when the weights change. Works on any device/dtype."""
-        entry = self._packed.get(name)
-        if entry is None or entry[0] != self.version.value:
+        copy = self._valid(name)
+        if copy is None:
             with torch.no_grad():
-                entry = self._packed[name] = (self.version.value, make().contiguous())
-        return entry[1]
+                copy = make().contiguous()
+            self._packed[name] = (self.version.value, copy)
+        return copy
 
     def clear(self) -> None:
         self._packed.clear()

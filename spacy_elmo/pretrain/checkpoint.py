@@ -13,9 +13,8 @@ tensors and plain values (no pickled objects): it is read with
 ``torch.load(weights_only=True)``, so a crafted file cannot run code. It is written to a temporary file and renamed, then ``latest.json`` is replaced the same way,
 so a kill at any moment leaves the previous checkpoint intact.
 """
-import os
 import random
-import shutil
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -24,31 +23,24 @@ import srsly
 import torch
 
 from ..errors import Errors
-from ..torch_files import load_tensors
+from ..model_files import FINAL
+from ..output_file import atomic_write
+from ..torch_files import check_finite, check_keys, load_tensors, save_tensors
 
 CONFIG_FILE, VOCAB_FILE, LOG_FILE = "config.cfg", "vocab.txt", "log.jsonl"
-CHECKPOINTS, FINAL, LATEST = "checkpoints", "final", "latest.json"
+CHECKPOINTS, LATEST = "checkpoints", "latest.json"
 RUN_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE, CHECKPOINTS, FINAL)
+STEP_FILE = re.compile(r"step-\d{8}\.pt")  # the only names latest.json may give
 FORMAT = "spacy-elmo-pretrain-v1"
+# What every checkpoint holds, and its type (checked when one is read).
+CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "step": int, "tokens_seen": int,
+                   "elapsed_s": (int, float), "world_size": int, "rows": dict,
+                   "lstm_state": (list, type(None)), "rng": list, "corpus": list}
 
 
 def existing_run(output_dir: Path) -> List[str]:
     """Which files of a run the directory already holds (empty: none)."""
     return [name for name in RUN_FILES if (output_dir / name).exists()]
-
-
-def clear_run(output_dir: Path) -> None:
-    """Delete the files of a previous run (--force); other files are left alone."""
-    for name in existing_run(output_dir):
-        path = output_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename over ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def rng_state() -> Dict[str, Any]:
@@ -83,7 +75,7 @@ def save_checkpoint(output_dir: Path, step: int, payload: Dict[str, Any], keep: 
     directory = output_dir / CHECKPOINTS
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step-{step:08d}.pt"
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, "step": step, **payload}, tmp))
+    atomic_write(path, lambda tmp: save_tensors({"format": FORMAT, "step": step, **payload}, tmp))
     history = [name for name in _history(directory) if name != path.name] + [path.name]
     latest = {"file": path.name, "step": step, "history": history[-keep:]}
     atomic_write(directory / LATEST, lambda tmp: srsly.write_json(tmp, latest))
@@ -98,22 +90,38 @@ def _history(directory: Path) -> List[str]:
 
 
 def read_latest(path: Path) -> Dict[str, Any]:
-    """checkpoints/latest.json, checked: an object naming a step-*.pt file."""
+    """checkpoints/latest.json, checked: an object whose "file" and "history" give only
+    names of checkpoints/step-XXXXXXXX.pt files (E330 otherwise: a crafted index must
+    not decide what a run reads or deletes)."""
     try:
         data = srsly.read_json(path)
     except ValueError as err:
         raise ValueError(Errors.E502.format(path=path, error=f"not valid JSON ({err})")) from None
-    name = data.get("file") if isinstance(data, dict) else None
-    if not isinstance(name, str) or "/" in name or not name.endswith(".pt"):
+    if not isinstance(data, dict) or "file" not in data:
         raise ValueError(Errors.E502.format(path=path, error="no checkpoint file name in it"))
+    history = data.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError(Errors.E330.format(path=path, problem='its "history" is not a list'))
+    for what, name in [("file", data["file"])] + [("history entry", n) for n in history]:
+        if not isinstance(name, str) or not STEP_FILE.fullmatch(name):
+            problem = f"its {what} {str(name)[:80]!r} is not a file name step-XXXXXXXX.pt"
+            raise ValueError(Errors.E330.format(path=path, problem=problem))
     return data
 
 
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
-    latest = output_dir / CHECKPOINTS / LATEST
+    """The checkpoint latest.json names (None without one); never a link."""
+    directory = output_dir / CHECKPOINTS
+    latest = directory / LATEST
     if not latest.exists():
         return None
-    return output_dir / CHECKPOINTS / read_latest(latest)["file"]
+    for path in (directory, latest):
+        if path.is_symlink():
+            raise ValueError(Errors.E331.format(path=path))
+    path = directory / read_latest(latest)["file"]
+    if path.is_symlink():
+        raise ValueError(Errors.E331.format(path=path))
+    return path
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, Any]:
@@ -123,4 +131,6 @@ def load_checkpoint(path: Path, map_location="cpu") -> Dict[str, Any]:
     data = load_tensors(path, path, map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(Errors.E320.format(path=path, error="unknown format"))
+    check_keys(data, CHECKPOINT_KEYS, path)
+    check_finite(data, path)
     return data

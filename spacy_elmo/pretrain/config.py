@@ -4,6 +4,7 @@ Sections: ``[paths]`` (train, dev, vocab, init_bilm), ``[corpus]`` (lang, tokeni
 ``[model]`` (the ``ElmoOptions`` fields) and ``[training]`` (the loop). Every key has
 a default in ``DEFAULT_CONFIG``; a config file only needs what it changes.
 """
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
@@ -11,8 +12,9 @@ from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
 from confection import Config
 
 from ..errors import Errors
+from ..languages import check_lang
 from ..model_config import model_config_from_options
-from ..nn.options import ElmoOptions, published_options
+from ..nn.options import ElmoOptions, physical_memory, published_options
 
 _PATHS_AND_CORPUS = """
 [paths]
@@ -79,7 +81,6 @@ CHOICES = {
     ("training", "optimizer"): ("adagrad", "adam"),
     ("training", "schedule"): ("constant", "linear", "cosine"),
     ("training", "softmax"): ("full", "sampled"),
-    ("training", "device"): ("auto", "cpu", "cuda"),
 }
 # Settings that may change when a run is resumed; everything else defines the run.
 RESUMABLE = (
@@ -118,6 +119,10 @@ class CorpusSettings:
     tokenizer: str
     lowercase: bool
 
+    def __post_init__(self) -> None:
+        # the tokenizer and the exported pipeline are spacy.blank(lang): checked first
+        check_lang(self.lang, what="[corpus] lang")
+
 
 @dataclass(frozen=True)
 class TrainingSettings:
@@ -140,7 +145,8 @@ class TrainingSettings:
     checkpoint_every / eval_every / log_every: steps between them (0: never).
     keep_checkpoints: how many checkpoints to keep. eval_batch_size: sentences per
     batch on the dev set. mixed_precision: bfloat16 autocast on CUDA.
-    device: "auto", "cpu" or "cuda".
+    device: "auto", "cpu", "cuda" or "cuda:N" (process k of torchrun: device N+k);
+    the command's --gpu-id sets it (-1: "cpu", N: "cuda:N").
     """
 
     seed: int
@@ -191,7 +197,7 @@ class PretrainSettings:
         return cls(
             paths=PathSettings(**_section(full, "paths", _types(PathSettings))),
             corpus=CorpusSettings(**_section(full, "corpus", _types(CorpusSettings))),
-            model=ElmoOptions(**{**model, "filters": tuple(map(tuple, model["filters"]))}),
+            model=ElmoOptions(**model),
             training=_check_training(
                 TrainingSettings(**_section(full, "training", _types(TrainingSettings)))),
             config=full,
@@ -242,10 +248,42 @@ def _check_training(t: TrainingSettings) -> TrainingSettings:
     if not 0.0 <= t.dropout < 1.0:
         raise ValueError(Errors.E301.format(
             section="training", key="dropout", expected="in [0, 1)", found=t.dropout))
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", t.device):
+        raise ValueError(Errors.E301.format(
+            section="training", key="device", expected="auto, cpu, cuda or cuda:N",
+            found=t.device))
     if t.learning_rate <= 0:
         raise ValueError(Errors.E301.format(
             section="training", key="learning_rate", expected="positive", found=t.learning_rate))
     return t
+
+
+def training_bytes(settings: "PretrainSettings") -> int:
+    """A lower bound on the memory one training step takes, from the settings alone:
+    float32 weights, gradients and optimizer state of the biLM and the softmax, and per
+    token of the batch the LSTM activations kept for backprop (gates, cells, outputs
+    of every layer and direction), the char CNN's and the softmax scores."""
+    t, opts = settings.training, settings.model
+    copies = 3 if t.optimizer == "adagrad" else 4  # weights, gradients, 1 or 2 states
+    weights = opts.n_parameters + t.vocab_size * (opts.projection_dim + 1)
+    length = t.unroll_steps if t.mode == "window" else t.max_sentence_length
+    tokens = t.batch_size * (length + 1)
+    per_token = (2 * opts.n_layers * (6 * opts.lstm_dim + 2 * opts.projection_dim)
+                 + opts.max_characters_per_token * (opts.char_dim + opts.n_filters)
+                 + 2 * min(t.n_samples if t.softmax == "sampled" else t.vocab_size, t.vocab_size))
+    return 4 * (copies * weights + tokens * per_token)
+
+
+def check_memory(settings: "PretrainSettings") -> None:
+    """Refuse settings whose training step cannot fit in this machine's memory, before
+    anything is allocated or written (E350 names the sizes)."""
+    needed, memory = training_bytes(settings), physical_memory()
+    if needed > memory:
+        t = settings.training
+        raise ValueError(Errors.E350.format(
+            gib=needed / 2**30, memory=memory / 2**30, batch_size=t.batch_size,
+            unroll_steps=t.unroll_steps, max_sentence_length=t.max_sentence_length,
+            vocab_size=t.vocab_size, n_parameters=settings.model.n_parameters))
 
 
 def load_config(

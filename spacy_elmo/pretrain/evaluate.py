@@ -17,13 +17,15 @@ import torch
 
 from ..elmo_format import load_allennlp
 from ..errors import Errors
-from ..torch_files import load_tensors
+from ..model_files import OPTIONS_NAME, WEIGHTS_NAME, find_final
 from ..nn.bilm import BiLM
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
+from ..torch_files import load_state_into, load_tensors
 from .batch import IGNORE, TokenIds, encode_sentences, encode_windows
-from .checkpoint import CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint
+from .checkpoint import (
+    CHECKPOINTS, CONFIG_FILE, FINAL, VOCAB_FILE, latest_checkpoint, load_checkpoint)
 from .config import PretrainSettings
-from .corpus import Tokenizer, read_sentences, resolve_paths
+from .corpus import SOTU_PREFIX, Tokenizer, read_sentences, resolve_paths
 from .lm import LanguageModel, direction_perplexities
 from .vocab import Vocab
 
@@ -134,21 +136,21 @@ def load_language_model(
     """The biLM + softmax of a pretraining output directory (its final/ export, else its
     latest checkpoint) or of a final/ directory itself."""
     model_dir = Path(model_dir)
-    for final in (model_dir / FINAL, model_dir):
-        if (final / HEAD_FILE).exists():
-            settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
-            vocab = Vocab.from_disk(final / VOCAB_FILE)
-            bilm = load_allennlp(final / "options.json", final / "weights.hdf5")
-            lm = LanguageModel(bilm, len(vocab))
-            lm.head.load_state_dict(load_tensors(final / HEAD_FILE, final / HEAD_FILE))
-            return lm.eval(), vocab, settings
+    final = find_final(model_dir, HEAD_FILE)
+    if final is not None:
+        settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
+        vocab = Vocab.from_disk(final / VOCAB_FILE)
+        bilm = load_allennlp(final / OPTIONS_NAME, final / WEIGHTS_NAME)
+        lm = LanguageModel(bilm, len(vocab))
+        load_state_into(lm.head, load_tensors(final / HEAD_FILE), final / HEAD_FILE)
+        return lm.eval(), vocab, settings
     checkpoint = latest_checkpoint(model_dir)
     if checkpoint is None:
         raise FileNotFoundError(Errors.E315.format(path=model_dir))
     settings = PretrainSettings.from_config(_read_config(model_dir / CONFIG_FILE))
     vocab = Vocab.from_disk(model_dir / VOCAB_FILE)
     lm = LanguageModel(BiLM(settings.model), len(vocab))
-    lm.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_state_into(lm, load_checkpoint(checkpoint)["model"], checkpoint)
     return lm.eval(), vocab, settings
 
 
@@ -158,12 +160,28 @@ def _read_config(path: Path):
     return Config().from_disk(path, interpolate=False)
 
 
+def evaluation_inputs(model_dir: Union[str, Path], text: Union[str, Path]) -> List[Path]:
+    """What ``evaluate`` reads, for refusing an output over it: the text (a file or a
+    folder) and the model's files (its final/ and checkpoints/ folders, or the final/
+    folder given)."""
+    model_dir = Path(model_dir)
+    inputs = [] if str(text).startswith(SOTU_PREFIX) else [Path(text)]
+    if (model_dir / HEAD_FILE).exists():
+        return inputs + [model_dir]
+    return inputs + [model_dir / n for n in (FINAL, CHECKPOINTS, CONFIG_FILE, VOCAB_FILE)]
+
+
 def evaluate(model_dir: Union[str, Path], text: Union[str, Path], batch_size: int = 32,
-             device: str = "cpu", mode: str = "sentence") -> Dict[str, float]:
+             device: str = "cpu", mode: str = "sentence",
+             compute_dtype: str = "float32") -> Dict[str, float]:
     """Perplexity of the model in ``model_dir`` on ``text`` (a file, a directory or
     "sotu:heldout"), tokenized as the model's training corpus was; mode "sentence" or
-    "stream" (windows of the run's unroll_steps)."""
+    "stream" (windows of the run's unroll_steps); the biLM's LSTMs run in
+    ``compute_dtype`` (see ``spacy_elmo.nn.precision``; the softmax stays float32)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(Errors.E405.format(value=batch_size))
     lm, vocab, settings = load_language_model(model_dir)
+    lm.bilm.set_compute_dtype(compute_dtype)
     tokenizer = Tokenizer.from_settings(settings.corpus)
     lm.to(device)
     return perplexity(lm, vocab, tokenizer, resolve_paths(str(text), "text"), batch_size, device,

@@ -1,12 +1,14 @@
 """The final export of a run: the original format, the softmax, and a spaCy pipeline."""
+import os
 import shutil
 from pathlib import Path
 
-import torch
 from confection import Config
 
 from ..convert import convert_to_pipeline
 from ..elmo_format import save_allennlp
+from ..output_file import write_errors
+from ..torch_files import save_tensors
 from .checkpoint import CONFIG_FILE, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
@@ -20,16 +22,34 @@ def export_final(
 ) -> Path:
     """Write final_dir/{options.json, weights.hdf5} (loadable by ``load_allennlp`` and
     other ELMo readers), lm_head.pt + vocab.txt + config.cfg (for ``evaluate``) and
-    pipeline/ (a spaCy pipeline with the "elmo" component). Replaces an older export."""
-    tmp = final_dir.with_name(final_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    options, weights = tmp / "options.json", tmp / "weights.hdf5"
-    save_allennlp(lm.bilm, options, weights)
-    torch.save({k: v.detach().cpu() for k, v in lm.head.state_dict().items()}, tmp / HEAD_FILE)
-    vocab.to_disk(tmp / VOCAB_FILE)
-    config.to_disk(tmp / CONFIG_FILE)
-    convert_to_pipeline(options, weights, tmp / PIPELINE, lang)
-    shutil.rmtree(final_dir, ignore_errors=True)
-    tmp.rename(final_dir)
+    pipeline/ (a spaCy pipeline with the "elmo" component). Replaces an older export.
+
+    Everything is written to ``.final.tmpPID/`` first, which then takes the place of the
+    old export: a kill or a full disk leaves the old export (or none), never half of one.
+    """
+    tmp = final_dir.with_name(f".{final_dir.name}.tmp{os.getpid()}")
+    old = final_dir.with_name(f".{final_dir.name}.old{os.getpid()}")
+    try:
+        with write_errors(final_dir):
+            tmp.mkdir(parents=True)
+            _write(lm, vocab, config, tmp, lang)
+            if final_dir.exists():
+                final_dir.rename(old)
+            try:
+                tmp.rename(final_dir)
+            except OSError:
+                old.rename(final_dir) if old.exists() else None
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return final_dir
+
+
+def _write(lm: LanguageModel, vocab: Vocab, config: Config, folder: Path, lang: str) -> None:
+    options, weights = folder / "options.json", folder / "weights.hdf5"
+    save_allennlp(lm.bilm, options, weights)
+    save_tensors({k: v.detach().cpu() for k, v in lm.head.state_dict().items()}, folder / HEAD_FILE)
+    vocab.to_disk(folder / VOCAB_FILE)
+    config.to_disk(folder / CONFIG_FILE)
+    convert_to_pipeline(options, weights, folder / PIPELINE, lang)

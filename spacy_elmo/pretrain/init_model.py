@@ -20,12 +20,12 @@ import torch
 
 from ..efml_format import is_efml_dir
 from ..errors import Errors
-from ..model_files import OPTIONS_NAME, describe_differences
+from ..model_files import OPTIONS_NAME, describe_differences, find_final
 from ..nn.bilm import BiLM
 from ..nn.options import ElmoOptions
 from ..pipeline_files import bilm_from_directory
-from ..torch_files import UnsafeFileError, load_tensors
-from .checkpoint import CHECKPOINTS, FINAL, VOCAB_FILE
+from ..torch_files import UnsafeFileError, check_finite, load_tensors
+from .checkpoint import CHECKPOINTS, VOCAB_FILE
 from .evaluate import HEAD_FILE
 from .lm import LanguageModel
 from .vocab import Vocab
@@ -88,12 +88,12 @@ def read_model(path: Path, error: str = Errors.E650) -> InitModel:
 
 def _pretraining_output(path: Path) -> Optional[InitModel]:
     """A run's final/ export (biLM + softmax + vocabulary), given the run or final/."""
-    for final in (path / FINAL, path):
-        if (final / HEAD_FILE).is_file():
-            vocab = Vocab.from_disk(final / VOCAB_FILE).words
-            bilm = bilm_from_directory(final)
-            head = _read_head(final / HEAD_FILE, len(vocab), bilm.options.projection_dim)
-            return InitModel(path, "pretraining output", bilm, head, vocab, final)
+    final = find_final(path, HEAD_FILE)
+    if final is not None:
+        vocab = Vocab.from_disk(final / VOCAB_FILE).words
+        bilm = bilm_from_directory(final)
+        head = _read_head(final / HEAD_FILE, len(vocab), bilm.options.projection_dim)
+        return InitModel(path, "pretraining output", bilm, head, vocab, final)
     if (path / CHECKPOINTS).is_dir():
         raise ValueError(Errors.E653)
     return None
@@ -106,6 +106,7 @@ def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
     if found != expected:
         raise ValueError(Errors.E654.format(
             file=path, problem=f"expected tensors {expected} (vocab.txt, options.json), found {found}"))
+    check_finite(head, path)
     return head
 
 

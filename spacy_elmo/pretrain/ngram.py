@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
 from ..errors import Errors
+from ..model_files import find_final
 from .vocab import UNK_TOKEN, Vocab
 
 BOS, EOS = "<S>", "</S>"
@@ -99,9 +100,7 @@ def run_baselines(model_dir: Union[str, Path], text: str) -> Dict[str, Dict[str,
     from .config import PretrainSettings
     from .corpus import Tokenizer, read_sentences, resolve_paths
 
-    model_dir = Path(model_dir)
-    folder = next((f for f in (model_dir, model_dir / "final") if (f / VOCAB_FILE).is_file()
-                   and (f / CONFIG_FILE).is_file()), None)
+    folder = find_final(Path(model_dir), VOCAB_FILE, CONFIG_FILE)
     if folder is None:
         raise FileNotFoundError(Errors.E315.format(path=model_dir))
     settings = PretrainSettings.from_config(Config().from_disk(folder / CONFIG_FILE, interpolate=False))

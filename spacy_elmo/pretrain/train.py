@@ -14,6 +14,7 @@ sampled-softmax values, as bilm-tf's train_perplexity; ``evaluate`` gives the tr
 import math
 import time
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -26,16 +27,19 @@ from tqdm import tqdm
 from wasabi import Printer
 
 from ..errors import Errors, Warnings
+from ..output_file import append_line
 from ..nn.bilm import BiLM
+from ..torch_files import load_state_into
 from . import checkpoint as ckpt
 from .batch import TokenIds, encode_sentences, encode_windows
-from .config import RESUMABLE, PretrainSettings, run_differences
-from .corpus import Tokenizer, check_utf8, resolve_paths
+from .config import PretrainSettings, check_memory
+from .corpus import Tokenizer, check_utf8, has_text, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
 from .init_model import InitModel, read_init_model
 from .lm import LanguageModel, direction_perplexities, init_like_original, sample_log_uniform
+from .run_folder import check_run_inputs, prepare_output, remove_run_files, run_lock
 from .stream import Corpus, RowStreams
 from .vocab import Vocab, corpus_vocab
 
@@ -63,37 +67,51 @@ def pretrain(config: Config, output_dir: Union[str, Path], resume: bool = False,
     env = Distributed.setup(settings.training.device)
     try:
         printer = Printer(no_print=silent or not env.is_main)
-        env.on_main(lambda: check_inputs(settings))  # before anything is written
-        # A bad init_bilm fails before anything is written (a run that will resume skips it).
-        resuming = resume and ckpt.latest_checkpoint(output_dir) is not None
-        init = None if resuming else _init_model(settings)
-        fresh = not ckpt.existing_run(output_dir)
-        try:
-            trainer, vocab = _start(settings, output_dir, env, resume, force, printer, silent, init)
-            trainer.train()
-        except BaseException:
-            # a new run that failed before its first checkpoint leaves nothing behind
-            if env.is_main and fresh and ckpt.latest_checkpoint(output_dir) is None:
-                ckpt.clear_run(output_dir)
-            raise
-        final = output_dir / ckpt.FINAL
-        if env.is_main:
-            export_final(trainer.lm, vocab, settings.config, final, settings.corpus.lang)
-            printer.good(f"Saved the biLM to {final}")
-        env.barrier()
-        return final
+        env.on_main(lambda: check_inputs(settings, output_dir))  # before anything is written
+        with ExitStack() as lock:  # the main process, which writes, holds the folder's lock
+            env.on_main(lambda: lock.enter_context(run_lock(output_dir)))
+            return _run(settings, output_dir, env, resume, force, printer, silent)
     finally:
         env.close()
 
 
-def check_inputs(settings: PretrainSettings) -> None:
+def _run(settings: PretrainSettings, output_dir: Path, env: Distributed, resume: bool,
+         force: bool, printer: Printer, silent: bool) -> Path:
+    # A bad init_bilm or latest.json fails before anything is written (a run that will
+    # resume skips init_bilm).
+    resuming = env.on_main(lambda: resume and ckpt.latest_checkpoint(output_dir) is not None)
+    init = None if resuming else _init_model(settings)
+    fresh = not ckpt.existing_run(output_dir)
+    try:
+        trainer, vocab = _start(settings, output_dir, env, resume, force, printer, silent, init)
+        trainer.train()
+    except BaseException:
+        # a new run that failed before its first checkpoint leaves nothing behind
+        if env.is_main and fresh and ckpt.latest_checkpoint(output_dir) is None:
+            remove_run_files(output_dir)
+        raise
+    final = output_dir / ckpt.FINAL
+    if env.is_main:
+        export_final(trainer.lm, vocab, settings.config, final, settings.corpus.lang)
+        printer.good(f"Saved the biLM to {final}")
+    env.barrier()
+    return final
+
+
+def check_inputs(settings: PretrainSettings, output_dir: Path) -> None:
     """Fail before step 1 on a missing, empty or non-UTF-8 training corpus, dev text or
-    vocabulary file, each error naming the file."""
+    vocabulary file, each error naming the file, or on inputs the run would write over;
+    on sizes that cannot fit in memory."""
+    check_memory(settings)
     paths = settings.paths
+    check_run_inputs(settings, output_dir)
     train = Corpus.from_paths(resolve_paths(paths.train, "train"), warn=True).files
     check_utf8(train)
     if paths.dev:
-        check_utf8(resolve_paths(paths.dev, "dev"))
+        dev = resolve_paths(paths.dev, "dev")
+        check_utf8(dev)
+        if not has_text(dev):  # evaluation would fail after the first eval_every steps
+            raise ValueError(Errors.E351.format(path=paths.dev))
     if paths.vocab and not Path(paths.vocab).is_file():
         raise FileNotFoundError(Errors.E302.format(path=paths.vocab, key="vocab"))
 
@@ -102,7 +120,7 @@ def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resum
            force: bool, printer: Printer, silent: bool, init: Optional[InitModel]):
     """The output directory, the vocabulary and the trainer (restored when resuming,
     else starting from ``init`` when given)."""
-    resume = env.on_main(lambda: _prepare_output(output_dir, settings, resume, force))
+    resume = env.on_main(lambda: prepare_output(output_dir, settings, resume, force))
     vocab = Vocab(env.on_main(lambda: _vocabulary(output_dir, settings, printer)))
     latest = ckpt.latest_checkpoint(output_dir) if resume else None
     if latest is None and init is None:  # --force turned the expected resume into a new run
@@ -110,7 +128,7 @@ def _start(settings: PretrainSettings, output_dir: Path, env: Distributed, resum
     trainer = Trainer(settings, output_dir, vocab, env, silent, None if latest else init)
     if latest is not None:
         printer.info(f"Resuming from {latest}")
-        trainer.restore(ckpt.load_checkpoint(latest))
+        trainer.restore(ckpt.load_checkpoint(latest), latest)
         if env.is_main:
             dropped = _drop_replayed(output_dir, trainer.step)
             _log(output_dir, {"event": "resume", "step": trainer.step, "checkpoint": latest.name,
@@ -148,30 +166,6 @@ def _init_model(settings: PretrainSettings) -> Optional[InitModel]:
     return read_init_model(path, settings.model) if path else None
 
 
-def _prepare_output(
-    output_dir: Path, settings: PretrainSettings, resume: bool, force: bool
-) -> bool:
-    """Refuse a directory holding another run unless --resume/--force; write config.cfg.
-    Returns whether training resumes."""
-    found = ckpt.existing_run(output_dir)
-    if found and not (resume or force):
-        raise ValueError(Errors.E310.format(path=output_dir, found=", ".join(found)))
-    if found and resume:
-        if not (output_dir / ckpt.CONFIG_FILE).exists():
-            raise ValueError(Errors.E323.format(path=output_dir))
-        saved = Config().from_disk(output_dir / ckpt.CONFIG_FILE, interpolate=False)
-        differences = run_differences(saved, settings.config)
-        if differences and not force:
-            raise ValueError(Errors.E311.format(
-                path=output_dir, keys=", ".join(differences), allowed=", ".join(RESUMABLE)))
-        resume = not differences
-    if found and not resume:
-        ckpt.clear_run(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write(output_dir / ckpt.CONFIG_FILE, settings.config.to_disk)
-    return bool(found) and resume
-
-
 def _vocabulary(output_dir: Path, settings: PretrainSettings, printer: Printer) -> List[str]:
     """The run's vocabulary: kept from an earlier start, given in [paths] vocab, or built."""
     path = output_dir / ckpt.VOCAB_FILE
@@ -184,13 +178,12 @@ def _vocabulary(output_dir: Path, settings: PretrainSettings, printer: Printer) 
         _log(output_dir, {"event": "corpus", **stats, "vocab_size": len(vocab)})
         printer.info(f"Corpus: {stats['tokens']} tokens in {stats['lines']} lines; "
                      f"vocabulary: {len(vocab)} entries")
-    vocab.to_disk(path)
+    ckpt.atomic_write(path, vocab.to_disk)
     return vocab.words
 
 
 def _log(output_dir: Path, record: Dict[str, Any]) -> None:
-    with (output_dir / ckpt.LOG_FILE).open("a", encoding="utf8") as handle:
-        handle.write(srsly.json_dumps(record) + "\n")
+    append_line(output_dir / ckpt.LOG_FILE, srsly.json_dumps(record))
 
 
 def learning_rate(step: int, base: float, schedule: str, warmup: int, total: int) -> float:
@@ -394,13 +387,18 @@ class Trainer:
             ckpt.save_checkpoint(self.output_dir, self.step, payload, self.t.keep_checkpoints)
         self.env.barrier()
 
-    def restore(self, data: Dict[str, Any]) -> None:
-        """Continue exactly where a checkpoint stopped."""
+    def restore(self, data: Dict[str, Any], source: Union[str, Path] = "checkpoint") -> None:
+        """Continue exactly where a checkpoint (read from ``source``) stopped."""
         if data["corpus"] != self.corpus.fingerprint():
             detail = f"checkpoint {data['corpus'][:3]}..., now {self.corpus.fingerprint()[:3]}..."
             raise ValueError(Errors.E312.format(path=self.output_dir, detail=detail))
-        self.lm.load_state_dict(data["model"])
-        self.optimizer.load_state_dict(data["optimizer"])
+        load_state_into(self.lm, data["model"], source)
+        try:
+            self.optimizer.load_state_dict(data["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise ValueError(Errors.E533.format(
+                path=source, key="optimizer", expected="this run's optimizer state",
+                found=f"{type(err).__name__}: {err}")) from None
         self.step, self.tokens_seen = data["step"], data["tokens_seen"]
         self.elapsed = data["elapsed_s"]
         self.streams.load_state(data["rows"])

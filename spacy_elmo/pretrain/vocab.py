@@ -8,7 +8,7 @@ import numpy
 
 from ..errors import Errors, Warnings
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
-from .corpus import Tokenizer, count_tokens, resolve_paths
+from .corpus import SOTU_PREFIX, Tokenizer, count_tokens, resolve_paths
 
 if TYPE_CHECKING:
     from .config import PretrainSettings
@@ -45,7 +45,7 @@ class Vocab:
 
     @classmethod
     def from_disk(cls, path: Union[str, Path]) -> "Vocab":
-        lines = Path(path).read_text(encoding="utf8").split("\n")
+        lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
         lines = lines[:-1] if lines and lines[-1] == "" else lines
         for number, expected in enumerate(SPECIALS):
             found = lines[number] if number < len(lines) else ""
@@ -78,3 +78,10 @@ def corpus_vocab(settings: "PretrainSettings") -> Tuple[Vocab, Dict[str, int]]:
         raise ValueError(Errors.E307.format(paths=settings.paths.train))
     t = settings.training
     return build_vocab(counts, t.vocab_size, t.min_count), stats
+
+
+def corpus_inputs(settings: "PretrainSettings") -> List[Path]:
+    """The corpus ``corpus_vocab`` reads (a file or a folder; none for sotu:), so that an
+    output is never written over it."""
+    train = settings.paths.train
+    return [] if train.startswith(SOTU_PREFIX) else [Path(train)]

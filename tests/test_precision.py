@@ -1,0 +1,194 @@
+"""Reduced-precision inference (compute_dtype): accuracy against float32, the fallback
+where a format cannot run, the setting everywhere it is offered."""
+import json
+import shutil
+import warnings
+
+import numpy
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from spacy_elmo import load_allennlp
+from spacy_elmo.cli import app
+from spacy_elmo.layers import ElmoModel, ElmoSettings, get_bilm
+from spacy_elmo.nn import precision
+
+from .conftest import EWT_TEST, FIXTURES, ROOT
+
+# Worst per-token cosine to float32 over the fixture's sentences, any layer, batched and
+# one sentence at a time; measured: int8 0.99662 (mean 0.99974), bfloat16 0.99999.
+INT8_MIN_COSINE, INT8_MEAN_COSINE = 0.995, 0.9995
+BF16_MIN_COSINE = 0.9999
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return [s.split() for s in json.loads((FIXTURES / "sentences.json").read_text())[0]]
+
+
+@pytest.fixture
+def fixture_bilm(fixture_files):
+    return load_allennlp(*fixture_files)
+
+
+@pytest.fixture
+def model_dir(tmp_path, fixture_files):
+    """The fixture as a model directory (options.json + weights.hdf5)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(fixture_files[0], folder / "options.json")
+    shutil.copy(fixture_files[1], folder / "weights.hdf5")
+    return folder
+
+
+@pytest.fixture
+def emulated_bf16(monkeypatch):
+    """bfloat16 as a CPU with native support runs it (emulated here if need be)."""
+    monkeypatch.setattr(precision, "EMULATE_BF16", True)
+
+
+@pytest.fixture
+def fresh_probes(monkeypatch):
+    """Support probes and warn-once memory of this test only."""
+    monkeypatch.setattr(precision, "_probed", {})
+    monkeypatch.setattr(precision, "_warned", set())
+    return precision._probed
+
+
+def cosines(reference, other) -> numpy.ndarray:
+    """(L+1, tokens) per-token cosines."""
+    a, b = (numpy.concatenate(x, axis=1).astype(numpy.float64) for x in (reference, other))
+    return (a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))
+
+
+@pytest.mark.parametrize("batch_size", [64, 1])
+@pytest.mark.parametrize("dtype,min_cosine,mean_cosine", [
+    ("int8", INT8_MIN_COSINE, INT8_MEAN_COSINE), ("bfloat16", BF16_MIN_COSINE, BF16_MIN_COSINE),
+])
+def test_reduced_formats_stay_close_to_float32(fixture_bilm, sentences, emulated_bf16, dtype,
+                                               min_cosine, mean_cosine, batch_size):
+    reference = fixture_bilm.embed(sentences, batch_size=batch_size)
+    reduced = fixture_bilm.set_compute_dtype(dtype).embed(sentences, batch_size=batch_size)
+    cos = cosines(reference, reduced)
+    assert all(numpy.array_equal(r[0], f[0]) for r, f in zip(reference, reduced))  # float32 encoder
+    assert cos.min() > min_cosine and cos.mean() > mean_cosine
+    # ... and it did run in the reduced format: the LSTM layers differ from float32
+    assert max(numpy.abs(r[1:] - f[1:]).max() for r, f in zip(reference, reduced)) > 1e-5
+
+
+def test_reduced_copies_replace_the_float32_ones(fixture_bilm, sentences):
+    fixture_bilm.embed(sentences[:4], batch_size=4)
+    layer = fixture_bilm.lstm.layers[0]
+    float32_keys = set(layer._packs._packed)
+    fixture_bilm.set_compute_dtype("int8").embed(sentences[:4], batch_size=4)
+    kept = set(layer._packs._packed)
+    assert kept and all(key.endswith(":int8") for key in kept)
+    assert not kept & float32_keys
+    assert all(not isinstance(w, torch.Tensor) or w.dtype != torch.float32
+               for _, w in layer._packs._packed.values())
+
+
+def test_switching_formats_drops_cached_outputs(fixture_bilm, sentences):
+    first = fixture_bilm.embed(sentences, batch_size=8)
+    int8 = fixture_bilm.set_compute_dtype("int8").embed(sentences, batch_size=8)
+    again = fixture_bilm.set_compute_dtype("float32").embed(sentences, batch_size=8)
+    assert any(not numpy.array_equal(a, b) for a, b in zip(first, int8))
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, again))
+
+
+def test_auto_runs_int8_for_single_rows(fixture_bilm, sentences):
+    many, one = precision.formats("auto", torch.device("cpu"))
+    assert one == "int8" and many == ("bfloat16" if precision.bf16_native(torch.device("cpu")) else "int8")
+    auto = fixture_bilm.set_compute_dtype("auto").embed(sentences[:3], batch_size=1)
+    int8 = fixture_bilm.set_compute_dtype("int8").embed(sentences[:3], batch_size=1)
+    assert all(numpy.array_equal(a, b) for a, b in zip(auto, int8))
+
+
+@pytest.mark.parametrize("dtype,probe,code", [("bfloat16", "bf16", "W910"), ("int8", "int8", "W911")])
+def test_unsupported_format_warns_once_and_runs_float32(fixture_bilm, sentences, fresh_probes,
+                                                        dtype, probe, code):
+    fresh_probes[probe] = False
+    reference = fixture_bilm.embed(sentences, batch_size=8)
+    fixture_bilm.set_compute_dtype(dtype)
+    with pytest.warns(UserWarning, match=code):
+        fallback = fixture_bilm.embed(sentences, batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixture_bilm.embed(sentences[:2], batch_size=1)  # said once only
+    assert all(numpy.array_equal(a, b) for a, b in zip(reference, fallback))
+
+
+def test_bf16_support_read_from_cpu_flags_without_onednn(monkeypatch, tmp_path):
+    def missing():
+        raise RuntimeError("no such op")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", missing)
+    monkeypatch.setattr(precision, "Path", lambda _: tmp_path / "cpuinfo")
+    assert precision.cpu_has_bf16() is False  # no file: not supported
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert precision.cpu_has_bf16() is False
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert precision.cpu_has_bf16() is True
+
+
+def test_unknown_compute_dtype_is_one_coded_error(fixture_bilm, tmp_path, model_dir):
+    with pytest.raises(ValueError, match=r"\[E900\].*'fp8'"):
+        fixture_bilm.set_compute_dtype("fp8")
+    with pytest.raises(ValueError, match="E900"):
+        ElmoSettings(compute_dtype="half")
+    text = tmp_path / "in.txt"
+    text.write_text("a b\n", encoding="utf8")
+    result = runner.invoke(app, ["embed", str(text), str(tmp_path / "o.hdf5"), "--model",
+                                 str(model_dir), "--compute-dtype", "fp8"])
+    assert result.exit_code == 1 and "[E900]" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.hdf5").exists()
+
+
+def test_model_setting_reaches_the_bilm(fixture_bilm):
+    settings = ElmoSettings(compute_dtype="int8")
+    assert get_bilm(ElmoModel(fixture_bilm.options, settings)).compute_dtype == "int8"
+    assert get_bilm(ElmoModel(fixture_bilm.options, ElmoSettings())).compute_dtype == "float32"
+
+
+def test_embed_command_compute_dtype(tmp_path, fixture_files, model_dir, sentences):
+    import h5py
+
+    text = tmp_path / "in.txt"
+    text.write_text("\n".join(" ".join(s) for s in sentences) + "\n", encoding="utf8")
+    outputs = {}
+    for dtype in ("float32", "int8"):
+        out = tmp_path / f"{dtype}.hdf5"
+        result = runner.invoke(app, ["embed", str(text), str(out), "--model", str(model_dir),
+                                     "--compute-dtype", dtype])
+        assert result.exit_code == 0, result.output
+        with h5py.File(out, "r") as handle:
+            outputs[dtype] = [handle[str(i)][...] for i in range(len(sentences))]
+    expected = load_allennlp(*fixture_files, compute_dtype="int8").embed(sentences)
+    assert all(numpy.array_equal(a, b) for a, b in zip(outputs["int8"], expected))
+    assert cosines(outputs["float32"], outputs["int8"]).min() > INT8_MIN_COSINE
+
+
+@pytest.mark.slow  # the committed small-size biLM, three evaluations
+def test_evaluate_compute_dtype_keeps_the_perplexity(tmp_path):
+    """The committed biLM on EWT test text: int8 and bfloat16 within 1% of float32."""
+    from spacy_elmo.pretrain.evaluate import evaluate
+
+    lines = []
+    for line in EWT_TEST.read_text(encoding="utf8").splitlines():
+        if line.startswith("# text = "):
+            lines.append(line[len("# text = "):])
+    text = tmp_path / "heldout.txt"
+    text.write_text("\n".join(lines[:60]) + "\n", encoding="utf8")
+    model = ROOT / "project" / "results" / "bilm"
+    base = evaluate(model, text)["average"]
+    precision.EMULATE_BF16, before = True, precision.EMULATE_BF16
+    try:
+        for dtype in ("int8", "bfloat16"):
+            result = runner.invoke(app, ["evaluate", str(model), str(text), "--compute-dtype", dtype])
+            assert result.exit_code == 0, result.output
+            average = json.loads(result.output.strip().splitlines()[-1])["average"]
+            assert average != base and abs(average / base - 1) < 0.01
+    finally:
+        precision.EMULATE_BF16 = before
