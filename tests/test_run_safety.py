@@ -409,3 +409,44 @@ def test_pretrain_into_a_file_is_one_line(corpus, tmp_path):
     output.write_text("mine", encoding="utf8")
     assert_one_fail_line(cli_pretrain(corpus, output), f"[E336] Output folder {output} is a file")
     assert output.read_text(encoding="utf8") == "mine"
+
+
+@pytest.fixture
+def read_only_run(run_dir, tmp_path):
+    """A read-only folder holding a run. chmod 0o555 does not stop root (these tests run as
+    root in CI), so root gets a tmpfs remounted read-only; without either, no test."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        shutil.copytree(run_dir, folder / "run")
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        yield folder
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755)
+        return
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
+                           capture_output=True)
+    if mount.returncode:
+        pytest.skip("no read-only folder to test with: running as root without mount")
+    try:
+        shutil.copytree(run_dir, folder / "run")
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_folder_is_one_line_in_every_command(read_only_run, corpus, tiny_pipeline_dir):
+    before = snapshot(read_only_run)
+    run = read_only_run / "run"
+    results = {
+        "pretrain": cli_pretrain(corpus, run, "--resume", "--training.max_steps", 3),
+        "embed": run_cli("embed", corpus, read_only_run / "out.hdf5", "--model", tiny_pipeline_dir),
+        "vocab": run_cli("vocab", TINY, read_only_run / "vocab.txt", "--paths.train", corpus,
+                         "--corpus.tokenizer", "whitespace"),
+        "evaluate": run_cli("evaluate", run, corpus, "--output", read_only_run / "scores.json"),
+    }
+    for command, result in results.items():
+        assert_one_fail_line(result, "[E510] Could not write", f"{read_only_run}/")
+    assert snapshot(read_only_run) == before
