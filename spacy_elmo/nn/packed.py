@@ -92,10 +92,7 @@ class PackedWeights:
             self._packed[name] = (self.version.value, weight)
         return weight
 
-    def reduced(
-        self, name: str, fmt: str, out_in: Callable[[], torch.Tensor],
-        bias: Optional[Callable[[], torch.Tensor]] = None,
-    ) -> Any:
+    def reduced(self, name: str, fmt: str, out_in: Callable[[], torch.Tensor]) -> Any:
         """``out_in()`` in the reduced format ``fmt`` ("int8" or "bfloat16", see
         ``precision.pack``), kept under ``name`` in that format only, rebuilt when the
         weights change."""
@@ -103,7 +100,7 @@ class PackedWeights:
         weight = self._valid(key)
         if weight is None:
             with torch.no_grad():
-                weight = precision.pack(fmt, out_in(), None if bias is None else bias())
+                weight = precision.pack(fmt, out_in())
             self._packed[key] = (self.version.value, weight)
         return weight
 
