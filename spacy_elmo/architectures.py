@@ -1,6 +1,7 @@
 """Registered architectures of spacy-elmo (entry points in setup.py)."""
+import copy
 from dataclasses import fields
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -139,7 +140,18 @@ def build_elmo_listener(
     dropout (float): dropout on the mixed vectors (the paper uses 0.5 for NER). 0.5.
     """
     listener = ElmoListener(upstream, width, n_layers)
+    # what nlp.replace_listeners writes in this block's place (see standalone_config)
+    listener.mix_settings = {"layer_weights": layer_weights, "gamma": gamma,
+                             "layer_norm": layer_norm, "dropout": dropout}
     return _mixed(listener, n_layers, layer_weights, gamma, layer_norm, dropout, width)
+
+
+def standalone_config(elmo_model: Dict[str, Any], mix_settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The "spacy-elmo.ElmoStandalone.v1" block of a listener replaced by a copy of the
+    model ``elmo_model`` describes: it builds the same layers (the biLM, then the
+    listener's mix and dropout), and its weights come with the pipeline."""
+    return {"@architectures": "spacy-elmo.ElmoStandalone.v1", "elmo": copy.deepcopy(dict(elmo_model)),
+            "weights": None, **copy.deepcopy(dict(mix_settings))}
 
 
 @registry.architectures("spacy-elmo.ElmoStandalone.v1")

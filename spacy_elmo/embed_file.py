@@ -12,6 +12,7 @@ error naming the file and line), and the output is written as ``output_file.py``
 describes: never over the input, over an existing file only with ``force``, complete or
 not at all.
 """
+import codecs
 import json
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from .errors import Errors
 from .nn import BiLM, Embedder
 from .nn.precision import check_compute_dtype
+from .nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .output_file import atomic_output, check_output, hdf5_writer
 from .pipeline_files import bilm_from_directory
 
@@ -34,7 +36,8 @@ def embed_file(
     input_path: PathLike, output_path: PathLike, model: Union[PathLike, BiLM], *,
     mode: str = "all", batch_size: int = 64, shard: Tuple[int, int] = (0, 1),
     device: str = "cpu", chunk_size: int = 0, progress: bool = True, force: bool = False,
-    compute_dtype: Optional[str] = None,
+    compute_dtype: Optional[str] = None, max_length: int = MAX_LENGTH,
+    window_overlap: int = WINDOW_OVERLAP,
 ) -> int:
     """Embed the lines of ``input_path`` into ``output_path``; returns the number written.
 
@@ -43,6 +46,8 @@ def embed_file(
         bounded by it whatever the file size. force: replace an existing output.
     compute_dtype: the biLM's inference format ("float32", "bfloat16", "int8", "auto");
         None keeps the model's own (float32 unless a pipeline's config sets it).
+    max_length, window_overlap: a line of more than max_length tokens is embedded in
+        overlapping windows, as the spaCy component does (512 and 64 there too).
     """
     if compute_dtype is not None:
         check_compute_dtype(compute_dtype)
@@ -54,7 +59,8 @@ def embed_file(
     bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
     if compute_dtype is not None:
         bilm.set_compute_dtype(compute_dtype)
-    embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size)
+    embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size, max_length=max_length,
+                        window_overlap=window_overlap)
     with atomic_output(output_path, lambda: check_output(input_path, output_path, force)) as tmp:
         _write(input_path, tmp, embedder, mode, shard, count, chunk_size or 16 * batch_size,
                progress)
@@ -94,9 +100,12 @@ def _check_lines(path: Path, shard: Tuple[int, int]) -> int:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """The lines of ``path`` (split at \\n), each decoded as UTF-8; errors name the line."""
+    """The lines of ``path`` (split at \\n), each decoded as UTF-8; errors name the line.
+    A UTF-8 byte order mark at the start of the file is not part of the first line."""
     with path.open("rb") as handle:
         for i, raw in enumerate(handle):
+            if i == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as err:

@@ -30,6 +30,12 @@ class Warnings(metaclass=_WithCodes):
         "models expect words. Use --lang zh --segmenter jieba (pip install jieba)."
     )
 
+    W114 = (
+        "nlp.replace_listeners: component '{name}' was sourced from another pipeline and "
+        "cannot rewrite this pipeline's config, so the replaced listeners would not load back "
+        "after nlp.to_disk. Save the pipeline and replace the listeners after spacy.load."
+    )
+
     # Pretraining (spacy_elmo/pretrain): W300-W399
     W303 = "Corpus file {path} is empty: skipped."
     W304 = "Corpus file {path} looks binary (NUL byte in its first {n_bytes} bytes): skipped."
@@ -310,6 +316,10 @@ class Errors(metaclass=_WithCodes):
         "machine's memory ({memory:,.1f} GiB): training.batch_size={batch_size}, "
         "unroll_steps={unroll_steps}, max_sentence_length={max_sentence_length}, "
         "vocab_size={vocab_size}, a biLM of {n_parameters:,} numbers. Nothing was written."
+    )
+    E351 = (
+        "[paths] dev = {path} holds only blank lines: there is nothing to evaluate. Give "
+        "a dev text or set paths.dev = null. Nothing was written."
     )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199

@@ -15,9 +15,7 @@ keeps two processes from working on the same model. Conversion is ``convert``'s 
 """
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -54,6 +52,7 @@ class Source:
     license: str = ""
     source: str = ""
     size: Optional[int] = None
+    description: str = ""
 
 
 def cache_dir() -> Path:
@@ -87,7 +86,8 @@ def resolve(name: str, base_url: Optional[str] = None) -> Source:
 
 def _published(model: PublishedModel, base_url: Optional[str]) -> Source:
     return Source(model.name, model.kind, model.urls(base_url), lang=model.lang,
-                  license=model.license, source=model.source, size=model.size)
+                  license=model.license, source=model.source, size=model.size,
+                  description=model.description)
 
 
 def _key(text: str, stem: str) -> str:
@@ -139,8 +139,11 @@ def download(
     sha256 = _check_sha256(sha256)
     if not convert and output_dir is not None:
         raise ValueError(Errors.E818.format(path=cache_dir() / source.key))
-    if convert:
-        _check_lang(lang or source.lang)
+    if convert:  # refused before anything is fetched
+        lang = lang or source.lang
+        _check_lang(lang, segmenter)
+        if output_dir is not None:
+            _check_output(Path(output_dir))
     folder = cache_dir() / source.key
     _make_folder(folder.parent)
     with exclusive_lock(folder):
@@ -152,12 +155,12 @@ def download(
         raw = _raw_model(source, folder)
         if not convert:
             return raw
-        lang = lang or source.lang
+        assert lang is not None
         default = folder / (f"pipeline-{lang}" + (f"-{segmenter}" if segmenter else ""))
         output = Path(output_dir) if output_dir is not None else default
         if output_dir is None and (output / "meta.json").is_file():
             return output  # converted by an earlier call
-        _convert(source.kind, raw, output, lang, segmenter, _meta(name, source, record))
+        _convert(source.kind, raw, output, lang, segmenter, source.license, _meta(name, source, record))
     return output
 
 
@@ -292,40 +295,40 @@ def _reraise(load, what: str, expected: str) -> None:
 
 def _meta(name: str, source: Source, record: Dict[str, Any]) -> Dict[str, Any]:
     """The pipeline's meta: where each file came from, its license and SHA-256."""
-    sources = [
-        {"name": f"{name}: {entry['file']}", "url": entry["url"], "license": record.get("license", ""),
-         "sha256": entry["sha256"]}
-        for entry in record["files"]
-    ]
-    return {"description": f"ELMo biLM '{name}' ({record.get('source', '')}) as a spaCy pipeline",
+    license = {"license": record["license"]} if record.get("license") else {}
+    sources = [{"name": f"{name}: {entry['file']}", "url": entry["url"], **license,
+                "sha256": entry["sha256"]} for entry in record["files"]]
+    what = f"{source.description} ('{name}')" if source.description else f"biLM from {name}"
+    return {"description": f"ELMo: {what}, as a spaCy pipeline by spacy-elmo download",
             "sources": sources}
 
 
 def _convert(kind: str, raw: Path, output: Path, lang: str, segmenter: Optional[str],
-             meta: Dict[str, Any]) -> None:
-    """``convert``'s code into a new folder beside ``output``, renamed when complete."""
+             license: str, meta: Dict[str, Any]) -> None:
+    """``convert``'s own functions (they write into a temporary folder, renamed when complete)."""
+    _check_output(output)
+    settings = dict(lang=lang, segmenter=segmenter, license=license or None, meta=meta)
+    if kind == KIND_ELMO:
+        convert_to_pipeline(raw / OPTIONS_NAME, raw / WEIGHTS_NAME, output, **settings)
+    else:
+        convert_efml_to_pipeline(raw, output, **settings)
+
+
+def _check_output(output: Path) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise ValueError(Errors.E817.format(path=output))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
-    try:
-        written = work / "pipeline"
-        if kind == KIND_ELMO:
-            convert_to_pipeline(raw / OPTIONS_NAME, raw / WEIGHTS_NAME, written, lang=lang,
-                                segmenter=segmenter, meta=meta)
-        else:
-            convert_efml_to_pipeline(raw, written, lang=lang, segmenter=segmenter, meta=meta)
-        written.rename(output)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
-def _check_lang(lang: str) -> None:
+def _check_lang(lang: str, segmenter: Optional[str]) -> None:
+    """The pipeline's language and segmenter can be built (checked before downloading)."""
     try:
         spacy.util.get_lang_class(lang)
     except ImportError:
         raise ValueError(Errors.E821.format(lang=lang)) from None
-    try:  # some languages' tokenizers need a package of their own (ja: SudachiPy, ...)
-        spacy.blank(lang)
+    if segmenter is not None and lang != "zh":
+        raise ValueError(Errors.E625.format(lang=lang))
+    config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
+    try:  # some tokenizers need a package of their own (ja: SudachiPy, zh jieba: jieba, ...)
+        spacy.blank(lang, config=config)
     except ImportError as err:
         raise ValueError(Errors.E815.format(lang=lang, error=str(err).splitlines()[0])) from None

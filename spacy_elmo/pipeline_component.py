@@ -5,6 +5,7 @@ spaCy's Tok2Vec and spacy-transformers' Transformer): ``update`` runs the model 
 batch and hands the outputs and a backprop callback to every listener.
 """
 import warnings
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -18,7 +19,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from . import architectures  # noqa: F401  (registers spacy-elmo.ElmoModel.v2)
+from .architectures import standalone_config  # registers spacy-elmo.ElmoModel.v2
 from .data_classes import LISTENER_NAME, ElmoData, StoredForm, get_batch_id, gradient_arrays
 from .errors import Errors, Warnings
 from .extensions import add_vector_hooks, install_extensions
@@ -75,7 +76,7 @@ def make_elmo(
     """
     return Elmo(
         nlp.vocab, model, name=name, layer_weights=layer_weights, gamma=gamma,
-        store_layers=store_layers, dtype=dtype, set_doc_vectors=set_doc_vectors,
+        store_layers=store_layers, dtype=dtype, set_doc_vectors=set_doc_vectors, nlp=nlp,
     )
 
 
@@ -86,9 +87,11 @@ class Elmo(TrainablePipe):
         self, vocab: Vocab, model: Model[List[Doc], List[ElmoData]], name: str = "elmo", *,
         layer_weights: Optional[Sequence[float]] = None, gamma: float = 1.0,
         store_layers: Optional[Sequence[int]] = None, dtype: str = "float32",
-        set_doc_vectors: bool = False,
+        set_doc_vectors: bool = False, nlp: Optional[Language] = None,
     ) -> None:
         self.vocab, self.model, self.name = vocab, model, name
+        # the pipeline whose config nlp.replace_listeners edits (write_replaced_config)
+        self._nlp = None if nlp is None else weakref.ref(nlp)
         n_layers = model.attrs["n_output_layers"]
         if dtype not in DTYPES:
             raise ValueError(Errors.E100.format(name=name, dtype=dtype))
@@ -140,6 +143,23 @@ class Elmo(TrainablePipe):
                 del self.listener_map[component_name]
             return True
         return False
+
+    def write_replaced_config(self, listener: Model) -> None:
+        """Called for each listener ``nlp.replace_listeners`` replaces by a copy of our
+        model. spaCy has written our model block where the listener's architecture was,
+        which would rebuild a bare biLM on load ("mismatched structure"); write there
+        instead the "spacy-elmo.ElmoStandalone.v1" block that builds the layers now in
+        place (the biLM copy, then the listener's own mix and dropout)."""
+        nlp = None if self._nlp is None else self._nlp()
+        if nlp is not None and self.name in nlp.component_names and nlp.get_pipe(self.name) is self:
+            model_config = nlp.get_pipe_config(self.name)["model"]
+            block = standalone_config(model_config, getattr(listener, "mix_settings", {}))
+            for component, listeners in self.listener_map.items():
+                if listener in listeners and component in nlp.component_names:
+                    if _replace_first(nlp.get_pipe_config(component), model_config, block):
+                        return
+        # sourced into another pipeline: the config spaCy edited is not the one we know
+        warnings.warn(Warnings.W114.format(name=self.name))
 
     def find_listeners(self, component) -> None:
         """Add the listener layers of ``component`` whose upstream_name is "*" or ours."""
@@ -242,6 +262,8 @@ class Elmo(TrainablePipe):
             allow_random_weights = true.
         """
         validate_get_examples(get_examples, "Elmo.initialize")
+        if nlp is not None:
+            self._nlp = weakref.ref(nlp)
         self.model.initialize()
         bilm = get_bilm(self.model)
         if weights is not None:
@@ -284,3 +306,15 @@ class Elmo(TrainablePipe):
         # msgpack, torch.load and shape errors all mean "corrupt"
         except (ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err
+
+
+def _replace_first(config: Dict[str, Any], target: Any, value: Any) -> bool:
+    """Put ``value`` at the first place of ``config`` (nested dicts) that holds the
+    object ``target`` itself; whether there was one."""
+    for key, item in config.items():
+        if item is target:
+            config[key] = value
+            return True
+        if isinstance(item, dict) and _replace_first(item, target, value):
+            return True
+    return False

@@ -55,8 +55,35 @@ def _reason(err: pickle.UnpicklingError) -> str:
 def save_tensors(data: Any, path: Path) -> None:
     """``torch.save(data)`` to ``path`` through a Python file, so that a failed write
     (a full disk) is an OSError with its errno, not torch's RuntimeError."""
-    with open(path, "wb") as handle:
-        torch.save(data, handle)
+    with open(path, "wb", buffering=0) as handle:
+        writer = _WholeWrites(handle)
+        try:
+            torch.save(data, writer)
+        except RuntimeError:  # torch's own complaint about a write that failed
+            if writer.error is not None:
+                raise writer.error from None
+            raise
+
+
+class _WholeWrites:
+    """Writes every byte or raises: a short write (the disk filling up) is continued, and
+    the first OSError is kept, to be raised instead of torch's "unexpected pos"."""
+
+    def __init__(self, handle: io.FileIO) -> None:
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                view = view[self.handle.write(view):]
+        except OSError as err:
+            self.error = self.error or err
+            raise
+        return memoryview(data).nbytes
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 # Thinc's PyTorchShim (de)serializers: its default relies on torch.load's default,

@@ -9,11 +9,18 @@ from spacy.language import Language
 
 from spacy_elmo import BiLM, ElmoOptions, load_allennlp, save_allennlp
 from spacy_elmo.convert import convert_to_pipeline
-from spacy_elmo.model_config import model_config_from_options
 from spacy_elmo.elmo_format import read_options
+from spacy_elmo.model_config import model_config_from_options
 
 # Test models are tiny: one thread is faster than two contended ones, and reproducible.
 torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    # `python -m pytest tests -q` runs everything (CI); -m "not slow" is the fast tier.
+    config.addinivalue_line(
+        "markers", "slow: end-to-end workflows and tests that start other processes "
+        "(deselect with -m \"not slow\")")
 
 ROOT = Path(__file__).resolve().parents[1]
 # Shipped with the repository: the AllenNLP / bilm-tf ELMo fixture (Apache-2.0, see its

@@ -53,9 +53,8 @@ def _text(result) -> str:
 
 def test_convert_command_writes_a_loadable_pipeline(tiny_files, tiny_bilm, tmp_path):
     out = tmp_path / "pipeline"
-    subprocess.run([sys.executable, "-W", "ignore", "-m", "spacy_elmo", "convert",
-                    *map(str, tiny_files), str(out), "--lang", "de"],
-                   check=True, capture_output=True)
+    result = runner.invoke(app, ["convert", *map(str, tiny_files), str(out), "--lang", "de"])
+    assert result.exit_code == 0, result.output
     nlp = spacy.load(out)
     assert nlp.lang == "de" and nlp.pipe_names == ["elmo"]
     doc = nlp("Der Hund schläft")

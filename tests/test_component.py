@@ -22,6 +22,7 @@ from .component_helpers import TEXTS, reference_layers
 ATOL = 1e-5
 
 
+@pytest.mark.slow
 def test_factory_and_architecture_need_only_spacy(tiny_pipeline_dir):
     code = (
         "import sys, spacy\n"
@@ -221,6 +222,7 @@ def test_unusual_text_matches_bilm(nlp, tiny_bilm, text):
     numpy.testing.assert_allclose(doc._.elmo_layers, reference_layers(tiny_bilm, doc), atol=ATOL)
 
 
+@pytest.mark.slow  # a long-document stress test: 300 windows through the biLM
 def test_100k_token_doc_without_sentences(make_nlp, ewt_words):
     nlp = make_nlp(model={"max_length": 256, "window_overlap": 32})
     words = (ewt_words * (100_000 // len(ewt_words) + 1))[:100_000]

@@ -35,6 +35,7 @@ def saved_pipeline(tmp_path, copied_model_files):
     return path
 
 
+@pytest.mark.slow
 def test_fresh_process_loads_identical_vectors_without_the_hdf5(saved_pipeline, tmp_path):
     out = tmp_path / "layers.npy"
     subprocess.run([sys.executable, "-W", "ignore", "-c", LOAD_AND_SAVE, str(saved_pipeline),
@@ -81,6 +82,7 @@ def test_data_read_before_the_decoder_existed_is_decoded_on_access(nlp):
     numpy.testing.assert_array_equal(doc._.elmo_layers, expected)
 
 
+@pytest.mark.slow  # starts worker processes
 def test_two_processes_give_the_same_vectors(nlp):
     # Two threads in the parent: forked children used to hang in torch's thread pool.
     torch.set_num_threads(2)
@@ -112,6 +114,7 @@ def test_weights_of_another_architecture_are_refused(tiny_pipeline_dir):
         spacy.load(tiny_pipeline_dir, config=overrides)
 
 
+@pytest.mark.slow
 def test_spacy_package_installs_and_loads(saved_pipeline, tmp_path):
     packages, target = tmp_path / "packages", tmp_path / "site"
     packages.mkdir()

@@ -8,9 +8,8 @@ from spacy.tokens import Doc
 from spacy_elmo import load_allennlp, save_allennlp
 from spacy_elmo.nn.chars import boundary_char_ids, sentences_to_char_ids
 from spacy_elmo.layers import get_bilm
-from spacy_elmo.layers.sequences import (
-    Window, assign_positions, batches_by_length, plan_windows, window_bounds,
-)
+from spacy_elmo.layers.sequences import Window, batches_by_length, plan_windows
+from spacy_elmo.nn.windows import assign_positions, window_bounds
 from spacy_elmo.nn.embedder import BOS_KEY, EOS_KEY
 
 from .conftest import random_bilm

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import download, load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.output_file import exclusive_lock
 from spacy_elmo.published_models import PUBLISHED_MODELS
 
 from .conftest import EFML_FIXTURES, FIXTURES
@@ -63,6 +64,7 @@ class Mirror:
                                         ZIP_PATH: efml_zip()}
         self.cut: Dict[str, int] = {}  # path: close the connection after this many bytes, once
         self.shift_range: bool = False  # answer a Range request with the wrong first byte
+        self.ignore_range: bool = False  # answer a Range request with the whole file
         self.requests: List[Tuple[str, Optional[str]]] = []
         self.url = ""
 
@@ -77,6 +79,7 @@ def handler_for(mirror: Mirror):
         def do_GET(self) -> None:
             asked = self.headers.get("Range")
             mirror.requests.append((self.path, asked))
+            asked = None if mirror.ignore_range else asked
             body = mirror.files.get(self.path)
             if body is None:
                 self.send_error(404, "Not Found")
@@ -276,6 +279,31 @@ def test_an_interrupted_transfer_resumes(mirror, cache):
     assert not partial.exists()
 
 
+def test_a_complete_partial_file_is_taken_after_its_checks(mirror, cache):
+    """A process killed between the last byte and the rename: the server answers 416."""
+    (cache / "small").mkdir(parents=True)
+    (cache / "small" / "weights.hdf5.partial").write_bytes(WEIGHTS_BYTES)
+    download("small", base_url=mirror.url, convert=False, progress=False)
+    assert (WEIGHTS_PATH, f"bytes={len(WEIGHTS_BYTES)}-") in mirror.requests
+    assert (cache / "small" / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
+
+
+def test_a_server_without_range_support_sends_it_all_again(mirror, cache):
+    mirror.cut[WEIGHTS_PATH] = 1000
+    fail_line("small", "--base-url", mirror.url, "--no-convert", code="E804")
+    mirror.ignore_range = True
+    download("small", base_url=mirror.url, convert=False, progress=False)
+    assert (WEIGHTS_PATH, "bytes=1000-") in mirror.requests
+    assert (cache / "small" / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
+
+
+def test_a_model_another_process_is_downloading_is_refused(mirror, cache):
+    cache.mkdir()
+    with exclusive_lock(cache / "small"):
+        fail_line("small", "--base-url", mirror.url, code="E505")
+    assert not mirror.requests
+
+
 # --- failures: one coded line each, the cache left clean ---
 
 def test_a_size_other_than_the_published_one(mirror, cache, monkeypatch):
@@ -348,6 +376,7 @@ def test_a_sha256_mismatch(mirror, cache):
     (["http://127.0.0.1:9/x_weights.hdf5", "--base-url", "http://127.0.0.1:9/"], "E814"),
     (["small", "OUT", "--no-convert"], "E818"),
     (["small", "--lang", "qq"], "E821"),
+    (["small", "--segmenter", "jieba"], "E625"),
     ([], "E822"),
 ])
 def test_bad_requests_are_refused_before_any_download(args, code, cache):
@@ -360,6 +389,14 @@ def test_an_output_folder_with_files_is_refused(mirror, cache, tmp_path):
     (tmp_path / "out" / "mine.txt").write_text("user data")
     fail_line("small", tmp_path / "out", "--base-url", mirror.url, code="E817")
     assert (tmp_path / "out" / "mine.txt").read_text() == "user data"
+    assert not mirror.requests  # refused before downloading
+
+
+def test_an_empty_output_folder_is_taken(mirror, cache, tmp_path):
+    (tmp_path / "out").mkdir()
+    assert download("small", tmp_path / "out", base_url=mirror.url, progress=False) == tmp_path / "out"
+    assert_layers(spacy.load(tmp_path / "out"), elmo_reference())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]  # no work folder left
 
 
 def test_importing_the_package_loads_no_network_code():

@@ -2,8 +2,6 @@
 (tests/data/efml, a copy of ../shared/efml-fixtures), the pipeline, and bad input."""
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy
@@ -12,17 +10,18 @@ import spacy
 import srsly
 import torch
 from spacy.tokens import Doc
+from typer.testing import CliRunner
 
 from spacy_elmo import Embedder, TokenCache, load_elmoformanylangs, save_allennlp
+from spacy_elmo.cli import app
 from spacy_elmo.convert import convert_efml_to_pipeline
-from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.data_classes import ElmoData
 from spacy_elmo.efml_format import BUNDLED_CONFIGS, find_architecture, read_lexicon
 from spacy_elmo.layers import ElmoModel, ElmoSettings, get_bilm
+from spacy_elmo.pipeline_files import bilm_from_directory
 
 DATA = Path(__file__).resolve().parent / "data" / "efml"
 MODEL = DATA / "model"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fixture_dic(name):
@@ -120,10 +119,8 @@ def test_chinese_pipeline_with_jieba_segmentation(tmp_path, sentences, expected)
 
 
 def test_convert_command_two_argument_form(tmp_path):
-    subprocess.run([sys.executable, "-W", "ignore", "-m", "spacy_elmo", "convert", str(MODEL),
-                    str(tmp_path / "out"), "--lang", "xx"], check=True, cwd=ROOT,
-                   env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": ""},
-                   capture_output=True)
+    result = CliRunner().invoke(app, ["convert", str(MODEL), str(tmp_path / "out"), "--lang", "xx"])
+    assert result.exit_code == 0, result.output
     config = spacy.util.load_config(tmp_path / "out" / "config.cfg")
     assert config["nlp"]["lang"] == "xx"
     assert config["components"]["elmo"]["model"]["token_encoder"] == "efml"

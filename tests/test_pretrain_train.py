@@ -12,7 +12,10 @@ import pytest
 import srsly
 import torch
 
+from typer.testing import CliRunner
+
 from spacy_elmo import BiLM, load_allennlp
+from spacy_elmo.cli import app
 from spacy_elmo.pretrain import NonFiniteLoss, evaluate, load_config, pretrain
 from spacy_elmo.pretrain import lm as lm_module
 from spacy_elmo.pretrain.checkpoint import latest_checkpoint, load_checkpoint
@@ -93,6 +96,7 @@ def test_overfits_a_tiny_corpus(tmp_path, corpus):
     assert result["forward"] < OVERFIT_BOUND and result["backward"] < OVERFIT_BOUND
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path, corpus):
     """Kill a run once it has written a checkpoint, resume it to 20 steps past that
     checkpoint, and compare with a run that went there straight. The killed run is given
@@ -119,6 +123,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path, corpus):
         numpy.testing.assert_array_equal(straight[name], again[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, corpus):
     steps = ["--training.max_steps", "8", "--training.dropout", "0", "--training.batch_size", "4"]
     run = subprocess.run(
@@ -212,8 +217,8 @@ def test_training_log_records_perplexity_and_evaluations(trained):
 
 
 def test_evaluate_command_prints_json_last(trained, corpus):
-    run = cli("evaluate", trained, corpus)
-    assert run.returncode == 0, run.stderr
+    run = CliRunner().invoke(app, ["evaluate", str(trained), str(corpus)])
+    assert run.exit_code == 0, run.output
     result = srsly.json_loads(run.stdout.strip().splitlines()[-1])
     assert set(result) == {"forward", "backward", "average"}
     assert result["average"] == pytest.approx(evaluate(trained, corpus)["average"], rel=1e-6)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy
+import pytest
 import srsly
 import spacy
 from spacy.tokens import Doc
@@ -16,6 +17,7 @@ from .test_pretrain_train import PROVERBS, tiny_config
 
 PROJECT = Path(__file__).resolve().parents[1] / "project"
 COMMITTED = ("options.json", "weights.hdf5", "lm_head.pt", "vocab.txt", "config.cfg")
+pytestmark = pytest.mark.slow  # every test runs the project's scripts in a new process
 
 
 def test_committed_bilm_gives_the_run_layout_and_the_same_numbers(tmp_path):

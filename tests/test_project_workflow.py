@@ -135,7 +135,8 @@ def _run(project: Path, workflow: str, variables: dict) -> subprocess.CompletedP
     return subprocess.run(args, capture_output=True, text=True, env=env)
 
 
-@pytest.fixture(scope="module", params=["all", "demo-steps"])
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.slow)
+                                        for name in ("all", "demo-steps")])
 def workflow(request, tmp_path_factory):
     """A copy of the project after `spacy project run WORKFLOW`, the workflow's name and the
     variables it ran with."""

@@ -198,6 +198,7 @@ def test_embed_refuses_an_output_another_process_writes(input_txt, tmp_path, tin
     assert not output.exists()
 
 
+@pytest.mark.slow
 def test_killed_embed_leaves_no_output_and_does_not_block_a_retry(tmp_path, tiny_pipeline_dir):
     from spacy_elmo.output_file import lock_path, partial_path
 
@@ -326,6 +327,7 @@ numpy.save(sys.argv[2], docs[0]._.elmo_vectors)
 """
 
 
+@pytest.mark.slow
 def test_docbin_with_user_data_reads_back_in_a_new_process(tiny_pipeline_dir, tmp_path):
     import numpy
     from spacy.tokens import DocBin

@@ -10,6 +10,7 @@ from ..errors import Errors
 from ..nn import BiLM, ElmoOptions
 from ..nn.lexicon import BOS_KEY, EOS_KEY
 from ..nn.precision import check_compute_dtype
+from ..nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .bilm_layer import BiLMLayer, cached_bilm
 from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
@@ -24,8 +25,8 @@ class ElmoSettings:
     serialize it: the config given when the pipeline is built always wins.
     """
 
-    max_length: int = 512
-    window_overlap: int = 64
+    max_length: int = MAX_LENGTH
+    window_overlap: int = WINDOW_OVERLAP
     batch_size: int = 64
     max_batch_tokens: int = 4096
     fine_tune: bool = False

@@ -118,9 +118,14 @@ def _layers_forward(
 
 def replace_listener(copied: Model, listener: Model, pipe) -> Model:
     """``nlp.replace_listeners`` hook of the ``elmo`` model: Thinc's ``copy`` keeps the
-    layers but not the references, so point them at the copied biLM layer again."""
+    layers but not the references, so point them at the copied biLM layer again; the
+    ``elmo`` component (``pipe``) then rewrites the listener's config block so that the
+    saved pipeline rebuilds these layers (``Elmo.write_replaced_config``)."""
     bilm_layer = copied.layers[0]
     copied.set_ref("bilm", bilm_layer)
+    write_config = getattr(pipe, "write_replaced_config", None)
+    if write_config is not None:
+        write_config(listener)
     return copied
 
 

@@ -4,21 +4,18 @@
   when the doc has sentence boundaries (a senter, sentencizer or parser ran before);
   otherwise the whole doc is one sequence.
 - Whitespace tokens are left out of the LM sequence; they keep all-zero outputs.
-- A sequence longer than ``max_length`` tokens is cut into windows of ``max_length`` tokens
-  that overlap by at least ``overlap`` tokens. Only the real sequence start and end get
-  ``<S>``/``</S>``: a cut is not a sentence boundary. Each token takes its outputs from the
-  window where it is farthest from a cut (the real start and end are not cuts), so it has
-  at least ``overlap // 2`` tokens of context on both sides of it in the window it comes
-  from, and all of them when the sequence fits one window.
+- A sequence longer than ``max_length`` tokens is cut into overlapping windows, as
+  ``nn/windows.py`` describes (``embed`` cuts its long lines the same way).
 """
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence
 
 import numpy
 from spacy.tokens import Doc
 
 from ..data_classes import is_skipped
 from ..nn.lexicon import BOS_KEY, EOS_KEY, Key
+from ..nn.windows import plan_pieces
 
 
 @dataclass
@@ -53,45 +50,16 @@ def lm_sequences(doc: Doc) -> Iterator[numpy.ndarray]:
             yield numpy.asarray(indices, dtype="int64")
 
 
-def window_bounds(n: int, max_length: int, overlap: int) -> List[Tuple[int, int]]:
-    """[start, end) of windows covering n positions; consecutive ones share >= overlap."""
-    if n <= max_length:
-        return [(0, n)]
-    stride = max_length - overlap
-    starts = list(range(0, n - max_length, stride)) + [n - max_length]
-    return [(start, start + max_length) for start in starts]
-
-
-def assign_positions(n: int, bounds: Sequence[Tuple[int, int]]) -> numpy.ndarray:
-    """For each of n positions, the window where it is farthest from a cut (ties: first)."""
-    best = numpy.full((n,), -1.0)
-    owner = numpy.zeros((n,), dtype="int64")
-    for k, (start, end) in enumerate(bounds):
-        pos = numpy.arange(start, end)
-        left = pos - start if start > 0 else numpy.full(pos.shape, numpy.inf)
-        right = end - 1 - pos if end < n else numpy.full(pos.shape, numpy.inf)
-        distance = numpy.minimum(left, right)
-        better = distance > best[start:end]
-        best[start:end][better] = distance[better]
-        owner[start:end][better] = k
-    return owner
-
-
 def _split_sequence(
     index: int, doc: Doc, tokens: numpy.ndarray, max_length: int, overlap: int
 ) -> List[Window]:
-    n = len(tokens)
-    bounds = window_bounds(n, max_length, overlap)
-    owner = assign_positions(n, bounds)
     windows = []
-    for k, (start, end) in enumerate(bounds):
-        bos, eos = start == 0, end == n
-        keys: List[Key] = [BOS_KEY] if bos else []
-        keys.extend(doc[int(i)].text for i in tokens[start:end])
-        if eos:
+    for piece in plan_pieces(len(tokens), max_length, overlap):
+        keys: List[Key] = [BOS_KEY] if piece.bos else []
+        keys.extend(doc[int(i)].text for i in tokens[piece.start : piece.end])
+        if piece.eos:
             keys.append(EOS_KEY)
-        taken = numpy.flatnonzero(owner[start:end] == k)
-        windows.append(Window(index, keys, taken + int(bos), tokens[start + taken]))
+        windows.append(Window(index, keys, piece.src, tokens[piece.dst]))
     return windows
 
 

@@ -9,6 +9,7 @@ from ..errors import Errors
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
 from .packed import WeightsVersion
+from .windows import WINDOW_OVERLAP, Piece, plan_pieces
 from .token_table import token_table
 
 if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
@@ -82,25 +83,59 @@ class Embedder:
         carries over to the next call. Default False: every sentence starts fresh, sorted
         by length for speed; results do not depend on batching.
     cache (TokenCache): token-encoder cache to share across calls; a private one if None.
+    max_length (Optional[int]): a sentence of more tokens is cut into overlapping windows
+        of this many, as the spaCy component cuts it (``nn/windows.py``; 512 there).
+        None: never cut (a stateful embedder never cuts).
+    window_overlap (int): tokens shared by consecutive windows (64, < max_length).
     """
 
     def __init__(
         self, bilm: "BiLM", batch_size: int = 64, stateful: bool = False,
-        cache: Optional[TokenCache] = None,
+        cache: Optional[TokenCache] = None, max_length: Optional[int] = None,
+        window_overlap: int = WINDOW_OVERLAP,
     ) -> None:
         self.bilm = bilm
         self.batch_size = max(1, int(batch_size))
         self.stateful = stateful
         self.cache = cache if cache is not None else TokenCache()
         self.state: Optional[List[State]] = None
+        self.max_length, self.window_overlap = max_length, window_overlap
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> List[numpy.ndarray]:
+        """(L+1, len(sentence), 2P) float32 per sentence."""
         _check_sentences(sentences)
-        if self.stateful:
-            order = list(range(len(sentences)))
-        else:
-            order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+        jobs = [job for index, sentence in enumerate(sentences)
+                for job in self._plan(index, sentence)]
+        outputs = self.run_sequences([keys for _, _, keys in jobs])
         results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
+        for (index, piece, _), layers in zip(jobs, outputs):
+            if piece is None:
+                results[index] = layers[:, 1:-1]
+                continue
+            if results[index] is None:
+                n = len(sentences[index])
+                results[index] = numpy.zeros(layers.shape[:1] + (n,) + layers.shape[2:], layers.dtype)
+            results[index][:, piece.dst] = layers[:, piece.src]  # type: ignore[index]
+        return results  # type: ignore[return-value]
+
+    def _plan(self, index: int, sentence: Sequence[str]) -> List[Tuple[int, Optional[Piece], List[Key]]]:
+        """The LM sequences of one sentence: itself in boundaries, or its windows."""
+        if self.stateful or self.max_length is None or len(sentence) <= self.max_length:
+            return [(index, None, [BOS_KEY, *sentence, EOS_KEY])]
+        jobs = []
+        for piece in plan_pieces(len(sentence), self.max_length, self.window_overlap):
+            keys: List[Key] = [BOS_KEY] if piece.bos else []
+            keys.extend(sentence[piece.start : piece.end])
+            jobs.append((index, piece, keys + [EOS_KEY] if piece.eos else keys))
+        return jobs
+
+    def run_sequences(self, sequences: Sequence[Sequence[Key]]) -> List[numpy.ndarray]:
+        """(L+1, len(keys), 2P) per LM sequence, given with its boundary keys (if any)."""
+        if self.stateful:
+            order = list(range(len(sequences)))
+        else:
+            order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+        results: List[Optional[numpy.ndarray]] = [None] * len(sequences)
         was_training = self.bilm.training
         if was_training:
             self.bilm.eval()
@@ -108,22 +143,26 @@ class Embedder:
             with torch.inference_mode():
                 for start in range(0, len(order), self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    layers = self._run_batch([sentences[i] for i in rows])
+                    layers = self._run_batch([sequences[i] for i in rows])
                     for row, index in enumerate(rows):
-                        n = len(sentences[index])
-                        results[index] = layers[:, row, 1 : n + 1].cpu().numpy()
+                        results[index] = layers[:, row, : len(sequences[index])].cpu().numpy()
         finally:
             if was_training:
                 self.bilm.train()
         return results  # type: ignore[return-value]
 
-    def _run_batch(self, batch: List[Sequence[str]]) -> torch.Tensor:
+    def _run_batch(self, batch: List[Sequence[Key]]) -> torch.Tensor:
         bilm = self.bilm
-        keys, ids = token_table([[BOS_KEY, *s, EOS_KEY] for s in batch])
-        # looked up (encoded when missing) in sorted order: batch order does not matter
-        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + sorted(set(keys) - {BOS_KEY, EOS_KEY}))
-        rows = torch.stack([vectors[key] for key in keys])
-        lengths = torch.tensor([len(s) + 2 for s in batch])
+        words = sorted({w for s in batch for w in s if isinstance(w, str)})
+        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
+        # ids: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
+        rows = torch.stack([vectors[BOS_KEY], vectors[EOS_KEY]] + [vectors[w] for w in words])
+        row_of: Dict[Key, int] = {BOS_KEY: 1, EOS_KEY: 2}
+        row_of.update((w, i + 3) for i, w in enumerate(words))
+        ids = numpy.zeros((len(batch), max(len(s) for s in batch)), dtype=numpy.int64)
+        for row, sequence in enumerate(batch):
+            ids[row, : len(sequence)] = [row_of[k] for k in sequence]
+        lengths = torch.tensor([len(s) for s in batch])
         state = self._batch_state(len(batch)) if self.stateful else None
         layers, _, finals = bilm.contextualize_rows(rows, torch.from_numpy(ids), lengths, state)
         if self.stateful:

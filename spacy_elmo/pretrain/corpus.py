@@ -5,6 +5,7 @@ A corpus is UTF-8 text, one paragraph or sentence per line. Empty files and bina
 valid UTF-8 is an error naming the file and line (the policy of every command:
 ``check_utf8`` runs before pretraining's first step).
 """
+import codecs
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -89,14 +90,26 @@ def decode_line(raw: bytes) -> Optional[str]:
 
 
 def iter_lines(path: Path) -> Iterator[str]:
-    """The lines of a file, decoded; a line that is not UTF-8 raises an error naming it."""
+    """The lines of a file, decoded; a line that is not UTF-8 raises an error naming it.
+    A UTF-8 byte order mark at the start of the file is not part of the first line."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            text = decode_line(raw)
+            text = decode_line(strip_bom(raw) if number == 1 else raw)
             if text is None:
                 raise ValueError(Errors.E507.format(
                     what="Corpus file", path=path, line=number, error=_utf8_error(raw)))
             yield text
+
+
+def strip_bom(raw: bytes) -> bytes:
+    """A file's first line without the UTF-8 byte order mark some editors write."""
+    return raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+
+
+def has_text(paths: Sequence[Path]) -> bool:
+    """Whether any usable file of ``paths`` holds a line that is not blank."""
+    return any(line.strip() for path in usable_files(list(paths), warn=False)
+               for line in iter_lines(path))
 
 
 def check_utf8(paths: Sequence[Path]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors
-from .corpus import Tokenizer, decode_line, usable_files
+from .corpus import Tokenizer, decode_line, strip_bom, usable_files
 
 BLOCK = 1 << 16  # bytes read at a time by the backward reader
 Position = Tuple[int, int]
@@ -84,8 +84,10 @@ class ForwardLines:
         if self._handle is None:
             self._handle = self.corpus.files[self.file].open("rb")
             self._handle.seek(self.offset)
+        first = self.offset == 0
         raw = self._handle.readline()
         self.offset += len(raw)
+        raw = strip_bom(raw) if first else raw
         if not raw or self.offset >= self.corpus.sizes[self.file]:  # move on: canonical positions
             self.close()
             self.file, self.offset = self.file + 1, 0
@@ -122,7 +124,7 @@ class BackwardLines:
         line = self._buffer[cut + 1 :]
         self._buffer = self._buffer[: cut + 1]
         self.end = self._start + cut + 1
-        return line
+        return strip_bom(line) if self.end == 0 else line
 
     def _read_block(self) -> None:
         begin = max(0, self._start - BLOCK)

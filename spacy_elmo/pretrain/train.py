@@ -33,7 +33,7 @@ from ..torch_files import load_state_into
 from . import checkpoint as ckpt
 from .batch import TokenIds, encode_sentences, encode_windows
 from .config import PretrainSettings, check_memory
-from .corpus import Tokenizer, check_utf8, resolve_paths
+from .corpus import Tokenizer, check_utf8, has_text, resolve_paths
 from .distributed import Distributed
 from .evaluate import perplexity
 from .export import export_final
@@ -108,7 +108,10 @@ def check_inputs(settings: PretrainSettings, output_dir: Path) -> None:
     train = Corpus.from_paths(resolve_paths(paths.train, "train"), warn=True).files
     check_utf8(train)
     if paths.dev:
-        check_utf8(resolve_paths(paths.dev, "dev"))
+        dev = resolve_paths(paths.dev, "dev")
+        check_utf8(dev)
+        if not has_text(dev):  # evaluation would fail after the first eval_every steps
+            raise ValueError(Errors.E351.format(path=paths.dev))
     if paths.vocab and not Path(paths.vocab).is_file():
         raise FileNotFoundError(Errors.E302.format(path=paths.vocab, key="vocab"))
 

@@ -45,7 +45,7 @@ class Vocab:
 
     @classmethod
     def from_disk(cls, path: Union[str, Path]) -> "Vocab":
-        lines = Path(path).read_text(encoding="utf8").split("\n")
+        lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
         lines = lines[:-1] if lines and lines[-1] == "" else lines
         for number, expected in enumerate(SPECIALS):
             found = lines[number] if number < len(lines) else ""
