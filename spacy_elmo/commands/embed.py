@@ -1,4 +1,5 @@
 """``python -m spacy_elmo embed``: sentences in, HDF5 of ELMo layers out (original layout)."""
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -55,7 +56,9 @@ def embed_cli(
     """Embed a text file as the original 'elmo' command does.
 
     The HDF5 file holds a dataset per line index ("0", "1", ...) and
-    "sentence_to_index", a JSON map from sentence to index."""
+    "sentence_to_index", a JSON map from sentence to index. Under `torchrun
+    --nproc_per_node N` each process embeds its share of the lines (on its own GPU when
+    there are GPUs) and the shares are merged into the one OUTPUT_HDF5."""
     try:
         if model is None:
             raise ValueError(Errors.E400)
@@ -72,4 +75,5 @@ def embed_cli(
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
-    msg.good(f"Embedded {n} sentences", str(output_hdf5))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: said once, by rank 0
+        msg.good(f"Embedded {n} sentences", str(output_hdf5))
