@@ -3,7 +3,7 @@
 Under ``torchrun --nproc_per_node N [--nnodes M ...] -m spacy_elmo embed ...`` every
 process sees RANK, WORLD_SIZE and LOCAL_RANK. The lines (of the ``--shard K/N`` given,
 all by default) go to the embedder in chunks, as one process reads them; rank r of W
-embeds the chunks r, r + W, r + 2W, ..., on GPU LOCAL_RANK when CUDA is available,
+embeds the chunks r, r + W, r + 2W, ... (with ``--gpu-id N`` on GPU N + LOCAL_RANK),
 into its own part file beside the output; rank 0 then copies the parts, in line order,
 into the one output file, in the layout a single process writes (the user reads one
 file, with one ``sentence_to_index`` for the whole input). Each chunk is batched as a
@@ -26,6 +26,7 @@ from typing import Any, Callable, List, Optional, Tuple
 import torch
 import torch.distributed as dist
 
+from .errors import Errors
 from .output_file import atomic_output, remove
 
 # How long a rank waits at a collective for the others (they finish their parts at
@@ -38,6 +39,7 @@ class Ranks:
     rank: int
     world_size: int
     local_rank: int
+    local_world_size: int
 
     @classmethod
     def from_env(cls) -> Optional["Ranks"]:
@@ -45,11 +47,22 @@ class Ranks:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size < 2:
             return None
-        return cls(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+        return cls(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")),
+                   int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
-    def device(self, default: str) -> str:
-        """GPU LOCAL_RANK when CUDA is available, else ``default``."""
-        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else default
+    def threads(self, cores: int) -> int:
+        """CPU threads per process: the node's ``cores`` shared by its processes."""
+        return max(1, cores // max(1, self.local_world_size))
+
+    def device(self, device: str) -> str:
+        """Process k of a node (LOCAL_RANK) on GPU N + k when ``device`` is "cuda:N"."""
+        if not device.startswith("cuda:"):
+            return device
+        index = int(device[len("cuda:"):]) + self.local_rank
+        if index >= torch.cuda.device_count():
+            raise ValueError(Errors.E901.format(
+                rank=self.local_rank, index=index, count=torch.cuda.device_count()))
+        return f"cuda:{index}"
 
     def part(self, output: Path, rank: int) -> Path:
         return output.with_name(f".{output.name}.rank{rank}-of-{self.world_size}.partial")

@@ -280,7 +280,10 @@ class Errors(metaclass=_WithCodes):
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."
     E320 = "Checkpoint {path} is not a readable spacy-elmo checkpoint: {error}"
-    E321 = "training.device is '{device}' but CUDA is not available."
+    E321 = (
+        "training.device is '{device}' (--gpu-id) but this torch has no CUDA device (a CPU "
+        "build or no GPU): use --gpu-id -1 or training.device = \"cpu\"."
+    )
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
     # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
@@ -418,6 +421,13 @@ class Errors(metaclass=_WithCodes):
         "the two-argument form: convert {path} OUTPUT_DIR."
     )
     E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
+    E430 = (
+        "{what} {gpu_id} asks for CUDA, but this torch ({version}, {build}) has no CUDA "
+        "device: use --gpu-id -1 (the CPU), or install a CUDA build of torch on a GPU machine."
+    )
+    E431 = "{what} {gpu_id}: no such device; use {found}."
+    E432 = "--threads must be a positive integer, found {value}."
+    E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
@@ -511,3 +521,8 @@ class Errors(metaclass=_WithCodes):
 
     # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
     E900 = "compute_dtype must be one of {allowed}, found '{value}'."
+    E901 = (
+        "embed under torchrun: process {rank} of this node would use GPU {index} (--gpu-id "
+        "plus its LOCAL_RANK), but {count} are visible: start at most {count} processes per "
+        "node from --gpu-id 0, or fewer."
+    )

@@ -12,6 +12,7 @@ import importlib.util
 import io
 import re
 import socket
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import download, load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.model_cache import cache_dir
 from spacy_elmo.output_file import exclusive_lock
 from spacy_elmo.published_models import PUBLISHED_MODELS
 
@@ -173,6 +175,18 @@ def test_list_shows_every_published_model():
     for name in PUBLISHED_MODELS:
         assert f" {name} " in f" {output} ", name
     assert len(PUBLISHED_MODELS) == 4 + 44
+    assert f"Cache: {cache_dir()}" in output
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG rule is the Linux one")
+def test_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("SPACY_ELMO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "spacy-elmo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "spacy-elmo"
 
 
 def test_the_table_holds_the_publishers_urls():
@@ -218,6 +232,7 @@ def test_a_second_call_reads_the_cache(mirror, cache):
     assert len(mirror.requests) == requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_the_command_prints_the_path_to_load(mirror, cache):
     exit_code, output = run("small", "--base-url", mirror.url)
     assert exit_code == 0, output
@@ -241,6 +256,7 @@ def test_a_url_as_name(mirror, cache):
     assert ("/mine/elmo_tiny_options.json", None) in mirror.requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_a_local_folder_as_name(tmp_path, cache):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -392,6 +408,7 @@ def test_an_output_folder_with_files_is_refused(mirror, cache, tmp_path):
     assert not mirror.requests  # refused before downloading
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_an_empty_output_folder_is_taken(mirror, cache, tmp_path):
     (tmp_path / "out").mkdir()
     assert download("small", tmp_path / "out", base_url=mirror.url, progress=False) == tmp_path / "out"

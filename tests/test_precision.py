@@ -182,6 +182,7 @@ def test_embed_command_compute_dtype(tmp_path, fixture_files, model_dir, sentenc
     assert cosines(outputs["float32"], outputs["int8"]).min() > INT8_MIN_COSINE
 
 
+@pytest.mark.slow  # the committed small-size biLM, three evaluations
 def test_evaluate_compute_dtype_keeps_the_perplexity(tmp_path):
     """The committed biLM on EWT test text: int8 and bfloat16 within 1% of float32."""
     from spacy_elmo.pretrain.evaluate import evaluate

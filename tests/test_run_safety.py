@@ -363,3 +363,23 @@ def test_pretrain_on_a_full_disk_is_one_line_and_leaves_nothing(corpus, tmp_path
     expected = f"[E510] Could not write {output / 'checkpoints' / 'step-00000001.pt'}: File too large"
     assert expected in " ".join(run.stdout.split()), run.stdout
     assert not output.exists() or list(output.iterdir()) == []  # a new run leaves nothing
+
+
+def test_a_failed_log_append_leaves_no_half_line(tmp_path, monkeypatch):
+    from spacy_elmo import output_file
+    from spacy_elmo.output_file import WriteFailed, append_line
+
+    log = tmp_path / "log.jsonl"
+    append_line(log, '{"step": 1}')
+    write = os.write
+
+    def half_then_full(fd, data):  # the disk fills up in the middle of the record
+        if len(data) > 4:
+            return write(fd, bytes(data[:4]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(output_file.os, "write", half_then_full)
+    with pytest.raises(WriteFailed, match=r"\[E510\] Could not write .*log\.jsonl: No space left"):
+        append_line(log, '{"step": 2, "loss": 3.5}')
+    monkeypatch.undo()
+    assert log.read_text(encoding="utf8") == '{"step": 1}\n'

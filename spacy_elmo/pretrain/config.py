@@ -4,6 +4,7 @@ Sections: ``[paths]`` (train, dev, vocab, init_bilm), ``[corpus]`` (lang, tokeni
 ``[model]`` (the ``ElmoOptions`` fields) and ``[training]`` (the loop). Every key has
 a default in ``DEFAULT_CONFIG``; a config file only needs what it changes.
 """
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
@@ -73,7 +74,6 @@ CHOICES = {
     ("training", "optimizer"): ("adagrad", "adam"),
     ("training", "schedule"): ("constant", "linear", "cosine"),
     ("training", "softmax"): ("full", "sampled"),
-    ("training", "device"): ("auto", "cpu", "cuda"),
 }
 # Settings that may change when a run is resumed; everything else defines the run.
 RESUMABLE = (
@@ -136,7 +136,8 @@ class TrainingSettings:
     checkpoint_every / eval_every / log_every: steps between them (0: never).
     keep_checkpoints: how many checkpoints to keep. eval_batch_size: sentences per
     batch on the dev set. mixed_precision: bfloat16 autocast on CUDA.
-    device: "auto", "cpu" or "cuda".
+    device: "auto", "cpu", "cuda" or "cuda:N" (process k of torchrun: device N+k);
+    the command's --gpu-id sets it (-1: "cpu", N: "cuda:N").
     """
 
     seed: int
@@ -236,6 +237,10 @@ def _check_training(t: TrainingSettings) -> TrainingSettings:
     if not 0.0 <= t.dropout < 1.0:
         raise ValueError(Errors.E301.format(
             section="training", key="dropout", expected="in [0, 1)", found=t.dropout))
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", t.device):
+        raise ValueError(Errors.E301.format(
+            section="training", key="device", expected="auto, cpu, cuda or cuda:N",
+            found=t.device))
     if t.learning_rate <= 0:
         raise ValueError(Errors.E301.format(
             section="training", key="learning_rate", expected="positive", found=t.learning_rate))
