@@ -112,3 +112,20 @@ def test_a_failing_rank_stops_every_rank_and_leaves_nothing(tmp_path):
     assert sorted(results.get(timeout=5) for _ in range(2)) == [
         (0, "[E999] rank 1 could not write"), (1, "[E999] rank 1 could not write")]
     assert list(tmp_path.iterdir()) == []  # no part, no partial output, no lock
+
+
+def test_a_rank_takes_its_gpu_and_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    ranks = Ranks.from_env()
+    assert (ranks.rank, ranks.world_size, ranks.local_rank) == (5, 8, 1)
+    assert ranks.threads(16) == 4 and ranks.threads(2) == 1
+    assert ranks.device("cpu") == "cpu"
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
+    assert ranks.device("cuda:2") == "cuda:3"
+    with pytest.raises(ValueError, match=r"\[E901\].*GPU 4.*4 are visible"):
+        ranks.device("cuda:3")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert Ranks.from_env() is None

@@ -72,7 +72,6 @@ def embed_cli(
             raise FileNotFoundError(Errors.E404.format(path=input_txt))
         from ..devices import default_threads, device_for, set_threads  # torch
         from ..embed_file import embed_file  # torch, h5py
-
         from ..embed_ranks import Ranks
 
         device = device_for(gpu_id)
