@@ -9,7 +9,7 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
+from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options
 from .pipeline_files import init_bilm_from
@@ -196,7 +196,6 @@ def _load_standalone_weights(model: Model, X=None, Y=None) -> None:
         layer.initialize(X=X if layer is elmo else None)
     if model.attrs["elmo_weights"] is not None:
         init_bilm_from(get_bilm(elmo), model.attrs["elmo_weights"])
-        reset_token_cache(elmo)
     if not model.has_dim("nO"):
         model.set_dim("nO", elmo.get_dim("nO"))
 

@@ -247,6 +247,7 @@ class Errors(metaclass=_WithCodes):
     E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
     E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
     E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
+    E823 = "{what} would expand to {size} bytes, more than {limit}: refused. Nothing was kept."
 
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
@@ -313,6 +314,7 @@ class Errors(metaclass=_WithCodes):
         "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
         "it would be overwritten. Copy it elsewhere or choose another output folder."
     )
+    E336 = "Output folder {path} is a file: give a folder path."
     # sizes checked before anything is allocated (faults-b): E350-E359
     E350 = (
         "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "

@@ -87,7 +87,8 @@ def _from_url(url: str) -> Source:
         if file_name.endswith(mine) and base:
             sibling = f"{base}/{file_name[: -len(mine)]}{other}"
             urls = (url, sibling) if mine == "options.json" else (sibling, url)
-            return Source(_key(urls[1], "url"), KIND_ELMO, urls, source=urls[1])
+            stem = urls[1].rsplit("/", 1)[-1][: -len("weights.hdf5")].strip("_-.") or "model"
+            return Source(_key(urls[1], stem), KIND_ELMO, urls, source=urls[1])
     raise ValueError(Errors.E801.format(url=url))
 
 

@@ -254,6 +254,7 @@ def test_a_url_as_name(mirror, cache):
     assert (path / "options.json").read_bytes() == OPTIONS_BYTES
     assert (path / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
     assert ("/mine/elmo_tiny_options.json", None) in mirror.requests
+    assert path.name.startswith("elmo_tiny-")
 
 
 @pytest.mark.slow  # converts again: the fast tier converts once per format
@@ -364,6 +365,12 @@ def test_a_zip_member_outside_the_folder(mirror, cache, tmp_path, member):
     fail_line("efml-en", "--base-url", mirror.url, code="E810")
     assert_clean(cache, allowed=())
     assert not (tmp_path / "escaped.txt").exists() and not (cache.parent / "escaped.txt").exists()
+
+
+def test_a_zip_that_would_expand_too_far(mirror, cache, monkeypatch):
+    monkeypatch.setattr("spacy_elmo.model_archive.MAX_EXTRACTED_BYTES", 1000)
+    fail_line("efml-en", "--base-url", mirror.url, code="E823")
+    assert_clean(cache, allowed=())
 
 
 def test_not_found(mirror, cache):

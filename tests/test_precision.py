@@ -91,15 +91,21 @@ def test_int8_rows_do_not_depend_on_the_batch(fixture_bilm, sentences):
 
 
 def test_reduced_copies_replace_the_float32_ones(fixture_bilm, sentences):
+    fixture_bilm.requires_grad_(False)  # frozen: its store of derived values is kept
     fixture_bilm.embed(sentences[:4], batch_size=4)
     layer = fixture_bilm.lstm.layers[0]
-    float32_keys = set(layer._packs._packed)
+
+    def layer_values():
+        store = fixture_bilm.inference_values()
+        return {name: value for (owner, name), value in store._values.items()
+                if owner == id(layer) and name != "first_step"}  # weights only, not the step
+
+    float32_keys = set(layer_values())
     fixture_bilm.set_compute_dtype("int8").embed(sentences[:4], batch_size=4)
-    kept = set(layer._packs._packed)
-    assert kept and all(key.endswith(":int8") for key in kept)
-    assert not kept & float32_keys
-    assert all(not isinstance(w, torch.Tensor) or w.dtype != torch.float32
-               for _, w in layer._packs._packed.values())
+    kept = layer_values()
+    assert kept and all(name[0] == "reduced" and name[2] == "int8" for name in kept)
+    assert not set(kept) & float32_keys
+    assert all(not isinstance(w, torch.Tensor) or w.dtype != torch.float32 for w in kept.values())
 
 
 def test_switching_formats_drops_cached_outputs(fixture_bilm, sentences):

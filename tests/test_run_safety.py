@@ -253,6 +253,23 @@ def test_a_second_pretrain_into_a_running_folder_is_refused(run_copy, corpus, tm
     assert not fresh.exists()  # created for the lock, removed empty
 
 
+@pytest.mark.slow  # starts torchrun
+def test_under_torchrun_every_process_refuses_a_running_folder(corpus, tmp_path):
+    """Only the main process (the writer) takes the lock; its refusal reaches every rank."""
+    from spacy_elmo.pretrain.run_folder import run_lock
+
+    output = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+               "2", "-m", "spacy_elmo", "pretrain", str(TINY), str(output), "--silent",
+               "--paths.train", str(corpus), "--paths.dev", "null", "--corpus.tokenizer",
+               "whitespace", "--training.batch_size", "4", "--training.max_steps", "2"]
+    with run_lock(output):
+        run = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+        assert sorted(p.name for p in output.iterdir()) == ["pretrain.lock"]
+    assert run.returncode == 1
+    assert " ".join(run.stdout.split()).count(f"[E334] Output folder {output} is in use") == 2
+
+
 def test_the_lock_of_a_dead_process_is_taken_over(run_copy, corpus):
     from spacy_elmo.pretrain.run_folder import LOCK_FILE
 
@@ -334,6 +351,7 @@ def limit_file_size(size: int):
     return apply
 
 
+@pytest.mark.slow  # starts a process
 def test_embed_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_pipeline_dir):
     """Today: 11,248 h5py tracebacks, then SIGSEGV."""
     text = tmp_path / "in.txt"
@@ -349,6 +367,7 @@ def test_embed_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_pipe
     assert list(output.parent.iterdir()) == []  # no .partial, no .lock
 
 
+@pytest.mark.slow  # starts a process
 def test_pretrain_on_a_full_disk_is_one_line_and_leaves_nothing(corpus, tmp_path):
     """Today: torch's raw ``inline_container.cc`` RuntimeError, and the temporary file stays."""
     output = tmp_path / "run"
@@ -383,3 +402,10 @@ def test_a_failed_log_append_leaves_no_half_line(tmp_path, monkeypatch):
         append_line(log, '{"step": 2, "loss": 3.5}')
     monkeypatch.undo()
     assert log.read_text(encoding="utf8") == '{"step": 1}\n'
+
+
+def test_pretrain_into_a_file_is_one_line(corpus, tmp_path):
+    output = tmp_path / "run.txt"
+    output.write_text("mine", encoding="utf8")
+    assert_one_fail_line(cli_pretrain(corpus, output), f"[E336] Output folder {output} is a file")
+    assert output.read_text(encoding="utf8") == "mine"

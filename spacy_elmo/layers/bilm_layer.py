@@ -40,8 +40,10 @@ class CachedBiLM(nn.Module):
     forward(words, ids (B, T), lengths (B,), dropout) -> layers (L+1, B, T, 2P), where
     ``ids`` index ``words`` from 1 (0 is padding: its token vector is zero).
     ``features`` is the cache of whole LM sequences' outputs the ``elmo`` model keeps
-    (``feature_cache.FeatureCache``); it lives here so that every weight change that
-    resets the token cache (``reset_cache``, the shim's ``finish_update``) clears it too.
+    (``feature_cache.FeatureCache``). Both caches belong to the biLM's store of derived
+    values (``inference_values``, see ``spacy_elmo.nn.derived``): they are emptied as soon
+    as a call gets another store, i.e. every call unless the biLM is frozen, and after
+    any change of a frozen biLM's tensors (loading, ``use_params``, a device move).
     """
 
     def __init__(
@@ -55,28 +57,23 @@ class CachedBiLM(nn.Module):
     def forward(
         self, words: List[Key], ids: torch.Tensor, lengths: torch.Tensor, dropout: float = 0.0
     ) -> torch.Tensor:
-        layers, _, _ = self.bilm.contextualize_rows(self.encode(words), ids, lengths, dropout=dropout)
-        return layers
-
-    def encode(self, words: List[Key]) -> torch.Tensor:
-        """Token vectors (V, P): from the cache without grad, else computed (with grad)."""
+        """The layers: with autograd when enabled, else from the caches."""
         if torch.is_grad_enabled():
             encoder = self.bilm.token_encoder
-            return encoder(encoder.token_ids(words))
-        found = self.cache.lookup(self.bilm, words)
-        return torch.stack([found[w] for w in words])
+            vectors = encoder(encoder.token_ids(words))
+            layers, _, _ = self.bilm.contextualize_rows(vectors, ids, lengths, dropout=dropout)
+            return layers
+        derived = self.bilm.inference_values()
+        found = self.cache.lookup(self.bilm, words, derived)
+        vectors = torch.stack([found[w] for w in words])
+        layers, _, _ = self.bilm.contextualize_rows(vectors, ids, lengths, derived=derived)
+        return layers
 
-    def reset_cache(self) -> None:
-        """The weights changed in place: forget every value derived from them (token
-        vectors, sequence outputs, packed weights)."""
-        self.bilm.weights_version.bump()
-        self.cache = TokenCache(self.cache.max_size)
-        self.features.clear()
-
-    def weights_stamp(self) -> Tuple:
-        """The biLM's ``weights_version`` (the object and its value): changes whenever
-        the weights are written (loading, a device move, an optimizer step)."""
-        return (self.bilm.weights_version, self.bilm.weights_version.value)
+    def valid_features(self) -> FeatureCache:
+        """The feature cache, emptied unless its entries come from the current store of
+        derived values (the biLM frozen and unchanged since they were computed)."""
+        self.features.validate(self.bilm.inference_values())
+        return self.features
 
 
 def BiLMLayer(

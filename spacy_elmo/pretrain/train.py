@@ -278,7 +278,6 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), clip)
         self._check_finite(float(norm), "gradient norm")
         self.optimizer.step()
-        self.lm.bilm.weights_version.bump()  # its cached derived weights (evaluation) are stale
         self.states = finals
         self.step += 1
         self.tokens_seen += int(count[0])
