@@ -59,7 +59,9 @@ def embed_file(
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, force)
     count = _check_lines(input_path, shard)
-    bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
+    # a model loaded here is only read: frozen, it keeps its packed (or reduced) weights
+    # across the chunks instead of making them again for each
+    bilm = model if isinstance(model, BiLM) else bilm_from_directory(model).requires_grad_(False)
     if compute_dtype is not None:
         bilm.set_compute_dtype(compute_dtype)
     ranks = Ranks.from_env()  # under torchrun: this process's part of the shard
