@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it.
 _API = {
     "BiLM": "nn", "ElmoOptions": "nn", "Embedder": "nn", "ScalarMix": "nn", "TokenCache": "nn",
-    "published_options": "nn", "install_extensions": "extensions",
+    "published_options": "nn", "install_extensions": "extensions", "add_vector_hooks": "extensions",
     "load_allennlp": "elmo_format", "save_allennlp": "elmo_format",
     "load_elmoformanylangs": "efml_format",
     # the network code only when used; its module is not named "download", or importing
@@ -26,7 +26,7 @@ __all__ = sorted(_API)
 if TYPE_CHECKING:
     from .efml_format import load_elmoformanylangs
     from .elmo_format import load_allennlp, save_allennlp
-    from .extensions import install_extensions
+    from .extensions import add_vector_hooks, install_extensions
     from .model_download import download
     from .nn import BiLM, ElmoOptions, Embedder, ScalarMix, TokenCache, published_options
 
