@@ -551,3 +551,8 @@ class Errors(metaclass=_WithCodes):
 
     # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
     E900 = "compute_dtype must be one of {allowed}, found '{value}'."
+    E901 = (
+        "embed under torchrun: process {rank} of this node would use GPU {index} (--gpu-id "
+        "plus its LOCAL_RANK), but {count} are visible: start at most {count} processes per "
+        "node from --gpu-id 0, or fewer."
+    )
