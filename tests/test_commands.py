@@ -170,7 +170,7 @@ def test_help_texts_keep_brackets_and_whole_sentences():
     listing = runner.invoke(app, ["--help"]).output
     commands = listing[listing.index("Commands:"):].splitlines()[1:]
     summaries = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.strip()}
-    assert set(summaries) == {"pretrain", "evaluate", "vocab", "convert", "download", "embed"}
+    assert set(summaries) == {"pretrain", "evaluate", "vocab", "adapt", "convert", "download", "embed"}
     # each summary is one whole sentence: not cut ("...") and not broken over lines
     assert all(text.endswith(".") and not text.endswith("...") for text in summaries.values()), summaries
     evaluate = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
