@@ -4,6 +4,7 @@ Downstream components can train on the biLM through listener layers (the contrac
 spaCy's Tok2Vec and spacy-transformers' Transformer): ``update`` runs the model once per
 batch and hands the outputs and a backprop callback to every listener.
 """
+import multiprocessing
 import warnings
 import weakref
 from dataclasses import asdict
@@ -185,13 +186,19 @@ class Elmo(TrainablePipe):
         return outputs
 
     def set_annotations(self, docs: Iterable[Doc], outputs: List[ElmoData]) -> None:
-        """Store ``outputs`` (model outputs, or ``predict``'s already stored form)."""
+        """Store ``outputs`` (model outputs, or ``predict``'s already stored form).
+
+        With set_doc_vectors, doc.tensor holds the mix and vector hooks are added, except
+        in a process multiprocessing started (an ``nlp.pipe(n_process=N)`` worker): its
+        docs go back to the parent through Doc.to_bytes, which cannot carry hooks (spaCy
+        warns W109 and drops them). Call ``add_vector_hooks(doc)`` on the docs received."""
         for doc, data in zip(docs, outputs):
             stored = data if data.vectors is not None else self._to_storage(data)
             doc._.elmo = stored
             if self.set_doc_vectors:
                 doc.tensor = stored.vectors
-                add_vector_hooks(doc)
+                if multiprocessing.parent_process() is None:
+                    add_vector_hooks(doc)
 
     def _to_storage(self, data: ElmoData) -> ElmoData:
         """numpy arrays in the storage dtype, the chosen layers, and the fixed mix."""
