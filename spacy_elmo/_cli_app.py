@@ -29,4 +29,4 @@ def main(
         help="Print the version and exit"),
 ) -> None:
     """ELMo biLMs for spaCy: get published models, convert them to pipelines, embed
-    text, pretrain and evaluate your own (every command below; COMMAND --help for each)."""
+    text, pretrain, adapt and evaluate your own (every command below; COMMAND --help for each)."""

@@ -327,6 +327,34 @@ class Errors(metaclass=_WithCodes):
         "a dev text or set paths.dev = null. Nothing was written."
     )
 
+    # Adapting a biLM to a task's text (spacy_elmo/pretrain/adapt.py, task_text.py): E360-E399
+    E360 = "Task data {path} not found: give a .spacy file, a text file or a folder of them."
+    E361 = "Task data folder {path} holds no .spacy or text files."
+    E362 = "Task data file {path} is not a readable .spacy file (DocBin): {error}"
+    E363 = "Task data {path} holds no words: nothing to adapt the biLM on."
+    E364 = "Cannot adapt the model {path}: {problem}"
+    E365 = (
+        "Cannot adapt the ELMoForManyLangs model {path}: its token encoder (char.dic, "
+        "word.dic) cannot be pretrained or exported here; adapt a model of the original "
+        "kind (options.json + weights.hdf5, a pipeline converted from one, or a "
+        "pretraining output)."
+    )
+    E366 = (
+        "OUTPUT {output} and {what} {path} overlap (one is, holds or is inside the "
+        "other): the adaptation would write over its own input. Choose another OUTPUT."
+    )
+    E367 = (
+        "OUTPUT {path} holds files of something else ({found}) and no adaptation run "
+        "({run}/): choose a new or empty folder (nothing there is deleted, not even with "
+        "--force)."
+    )
+    E368 = (
+        "--steps {steps} leaves no step to adapt the biLM after the softmax warm-up of "
+        "{warmup} steps (the model has no softmax for this vocabulary): use --steps "
+        "{minimum} or more."
+    )
+    E369 = "--steps must be a positive integer, found {steps}."
+
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
     E101 = (
@@ -523,3 +551,8 @@ class Errors(metaclass=_WithCodes):
 
     # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
     E900 = "compute_dtype must be one of {allowed}, found '{value}'."
+    E901 = (
+        "embed under torchrun: process {rank} of this node would use GPU {index} (--gpu-id "
+        "plus its LOCAL_RANK), but {count} are visible: start at most {count} processes per "
+        "node from --gpu-id 0, or fewer."
+    )

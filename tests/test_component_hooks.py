@@ -23,7 +23,7 @@ def test_similarity_on_a_converted_pipeline_gives_no_warning(nlp):
     assert all(-1.0 <= v <= 1.0 for v in values)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a new interpreter and two worker processes
 def test_multiprocess_pipe_gives_no_w109(tiny_pipeline_dir):
     # a fresh interpreter: under pytest the workers inherit its warning capture
     code = ("import spacy\n"
@@ -36,7 +36,6 @@ def test_multiprocess_pipe_gives_no_w109(tiny_pipeline_dir):
     assert "W109" not in result.stderr, result.stderr
 
 
-@pytest.mark.slow
 def test_multiprocess_pipe_gives_the_same_vectors(nlp):
     expected = [nlp(text) for text in TEXTS]
     docs = list(nlp.pipe(TEXTS, n_process=2, batch_size=2))

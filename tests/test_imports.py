@@ -143,4 +143,4 @@ def test_one_cli_layout_commands_over_the_library():
         assert not graph[module] & cli, module
         assert "typer" not in _imports(module, path), module
     assert {m for m in MODULES if m.startswith(f"{NAME}.commands.")} == {
-        f"{NAME}.commands.{name}" for name in ("convert", "download", "embed", "pretrain")}
+        f"{NAME}.commands.{name}" for name in ("adapt", "convert", "download", "embed", "pretrain")}

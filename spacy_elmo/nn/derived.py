@@ -114,14 +114,12 @@ class DerivedValues:
         return self.value(owner, ("packed", name, rows), lambda: packed.pack(out_in(), rows))
 
     def reduced(
-        self, owner: nn.Module, name: Hashable, fmt: str, out_in: Callable[[], torch.Tensor],
-        bias: Optional[Callable[[], torch.Tensor]] = None,
+        self, owner: nn.Module, name: Hashable, fmt: str, out_in: Callable[[], torch.Tensor]
     ) -> Any:
         """``out_in()`` in the reduced format ``fmt`` ("int8" or "bfloat16", see
         ``precision.pack``): a weight run in a reduced format has its copy in that format
         only, no float32 one."""
-        return self._get(owner, ("reduced", name, fmt), lambda: precision.pack(
-            fmt, out_in(), None if bias is None else bias()))
+        return self._get(owner, ("reduced", name, fmt), lambda: precision.pack(fmt, out_in()))
 
     def memo(self, owner: nn.Module, name: Hashable) -> Optional[tuple]:
         """A non-tensor value stored with ``remember`` (e.g. the shared first LSTM step)."""

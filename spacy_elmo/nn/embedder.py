@@ -74,10 +74,15 @@ ENCODE_CHUNK = 256
 def _encode_words(
     bilm: "BiLM", words: List[Key], derived: DerivedValues, chunk: int = ENCODE_CHUNK
 ) -> Dict[Key, torch.Tensor]:
+    """Token vectors of ``words``. A lone word is encoded twice over: the encoder's
+    products over two or more rows use the packed weights, whose result for a row does
+    not depend on the other rows, so a word's vector is the same bits whatever it was
+    encoded with (which makes ``embed``'s outputs independent of how work is split)."""
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
-        vectors = bilm.token_encoder(bilm.token_encoder.token_ids(part), derived)
+        ids = bilm.token_encoder.token_ids(part * 2 if len(part) == 1 else part)
+        vectors = bilm.token_encoder(ids, derived)
         out.update(zip(part, vectors))
     return out
 

@@ -156,7 +156,7 @@ class BiLstmLayer(nn.Module):
         bias = self._gate_bias()[d, 0]
         if fmt == "float32":
             return packed.linear(x, w_packed, self.w_input[d], bias)
-        weight = derived.reduced(self, f"w_input{d}", fmt, lambda: self.w_input[d].t(), lambda: bias)
+        weight = derived.reduced(self, f"w_input{d}", fmt, lambda: self.w_input[d].t())
         return precision.linear(fmt, x, weight, bias)
 
     def _shared_first_step(self, x, h, c, out, batch_sizes, packs, fmts, derived: DerivedValues) -> int:
