@@ -30,6 +30,8 @@ def convert_cli(
         "from its config.json if it has one)"),
     source: Optional[str] = typer.Option(
         None, "--source", help="Where the biLM comes from (a name or URL), written into meta.json"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", "-t", help="CPU threads of torch (default: the cores this process may use)"),
 ) -> None:
     """Convert an ELMo or ELMoForManyLangs model to a spaCy pipeline.
 
@@ -45,8 +47,11 @@ def convert_cli(
 
     settings = {"lang": lang, "segmenter": segmenter, "force": force, "license": license,
                 "source": source}
+    from ..devices import set_threads
+
     convert = convert_efml_to_pipeline if len(paths) == 2 else convert_to_pipeline
     try:
+        set_threads(threads)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             path = convert(*paths, **settings)
