@@ -92,14 +92,14 @@ class CharCNNEncoder(nn.Module):
 
     def _project(self, features: torch.Tensor) -> torch.Tensor:
         proj = self.projection
-        if torch.is_grad_enabled() or features.shape[0] < 2:
+        if torch.is_grad_enabled():
             return proj(features)
         weight = self._packs.get("projection", [proj.weight], lambda: proj.weight)
         return packed.linear(features, weight, proj.weight.t(), proj.bias)
 
     def _matmul(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """x (n, char_dim * W) @ the padded filters (char_dim * W, F), packed without grad."""
-        if torch.is_grad_enabled() or x.shape[0] < 2:
+        if torch.is_grad_enabled():
             return x @ weight
         params = [conv.weight for conv in self.convs]
         return packed.linear(x, self._packs.get("convs", params, lambda: weight.t()), weight)
