@@ -142,12 +142,25 @@ def linear_int8(x: torch.Tensor, packed) -> torch.Tensor:
     [-64/63, 1] (with 7 bits, scale 1/63 and zero point 64 exactly), so every row is
     quantized alike, with its own scale, whatever else is in the batch.
     """
-    scale = x.abs().amax(dim=1, keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny)
-    limits = x.new_zeros(1, x.shape[1])
-    limits[0, 0], limits[0, -1] = 1.0, -64.0 / 63.0
-    rows = torch.cat([x / scale, limits])
-    out = torch.ops.quantized.linear_dynamic(rows, packed, _REDUCE_RANGE)[:-1]
-    return out.mul_(scale)
+    n, width = x.shape
+    rows = x.new_empty(n + 1, width)
+    scale = torch.linalg.vector_norm(x, float("inf"), dim=1, keepdim=True).clamp_min_(_TINY)
+    torch.div(x, scale, out=rows[:n])
+    rows[n] = _range_row(width, x.device)
+    return torch.ops.quantized.linear_dynamic(rows, packed, _REDUCE_RANGE)[:n].mul_(scale)
+
+
+_TINY = torch.finfo(torch.float32).tiny
+_range_rows: Dict[Tuple[int, str], torch.Tensor] = {}
+
+
+def _range_row(width: int, device: torch.device) -> torch.Tensor:
+    key = (width, str(device))
+    if key not in _range_rows:
+        row = torch.zeros(width, device=device)
+        row[0], row[-1] = 1.0, -64.0 / 63.0
+        _range_rows[key] = row
+    return _range_rows[key]
 
 
 def linear(
