@@ -301,7 +301,7 @@ def run_config(arch: str, batch: int, args: argparse.Namespace, dtype: str = "fl
             default=0.0,
         )
     return {
-        "arch": arch, "batch": batch, "dtype": dtype, "ran": ran_formats(dtype),
+        "arch": arch, "batch": batch, "dtype": dtype, "ran": ran_formats(dtype, bilm),
         "n_tokens": sum(len(s) for s in sentences),
         "n_steps": sum(len(s) + 2 for s in sentences), "n_sentences": len(sentences),
         "seconds": sum(w for w, _ in best), "cpu_seconds": sum(c for _, c in best),
@@ -314,9 +314,9 @@ def run_config(arch: str, batch: int, args: argparse.Namespace, dtype: str = "fl
     }
 
 
-def ran_formats(dtype: str) -> str:
+def ran_formats(dtype: str, bilm: BiLM) -> str:
     """The formats ``dtype`` runs here: one name, or "batches / single rows"."""
-    many, one = precision.formats(dtype, torch.device("cpu"))
+    many, one = precision.formats(dtype, torch.device("cpu"), bilm.lstm.layers[0].w_hidden[0].numel())
     return many if many == one else f"{many} / {one}"
 
 
@@ -341,7 +341,7 @@ def run_latency(arch: str, args: argparse.Namespace, dtype: str = "float32") -> 
             times.append(1000 * (time.perf_counter() - start))
             if times is cold:
                 cold_cpu.append(1000 * (time.process_time() - cpu))
-    return {"arch": arch, "dtype": dtype, "ran": ran_formats(dtype), "cold": cold,
+    return {"arch": arch, "dtype": dtype, "ran": ran_formats(dtype, bilm), "cold": cold,
             "cached": cached, "cold_cpu": cold_cpu}
 
 
