@@ -18,6 +18,7 @@ from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.pretrain import pretrain
 from spacy_elmo.pretrain.adapt import adapt
 from spacy_elmo.pretrain.checkpoint import load_checkpoint
+from spacy_elmo.pretrain.run_folder import run_lock
 from spacy_elmo.pretrain.task_text import write_task_text
 
 from .conftest import EFML_FIXTURES, EWT, FIXTURES, ROOT, require_conll03
@@ -192,3 +193,15 @@ def test_errors_are_one_coded_line(tmp_path, published):
     assert "[E364]" in run_cli(tmp_path / "taken", task, tmp_path / "o5")
     # failed new adaptations leave nothing behind
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4", "o5"))
+
+
+def test_a_run_in_progress_keeps_its_text(tmp_path, published):
+    """Another process holds OUTPUT/run's lock (it trains there): its corpus stays as it is."""
+    task = tmp_path / "task.txt"
+    task.write_text("a b c\n", encoding="utf8")
+    run = tmp_path / "out" / "run"
+    (run / "corpus").mkdir(parents=True)
+    (run / "corpus" / "train.txt").write_text("the other run's words\n")
+    with run_lock(run):
+        assert "[E334]" in run_cli(published, task, tmp_path / "out", "--resume")
+    assert (run / "corpus" / "train.txt").read_text() == "the other run's words\n"

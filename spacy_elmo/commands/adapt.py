@@ -33,6 +33,7 @@ def adapt_cli(
     """
     from spacy.cli._util import parse_config_overrides
 
+    from ..output_file import WriteFailed
     from ..pretrain.adapt import adapt
     from ..pretrain.train import NonFiniteLoss
 
@@ -41,7 +42,7 @@ def adapt_cli(
         result = adapt(model, train, output, steps=steps, dev=dev, overrides=overrides,
                        resume=resume, force=force, silent=silent)
     except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-            NotADirectoryError) as err:
+            NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
     if silent:
         return

@@ -30,10 +30,12 @@ import srsly
 from confection import Config
 
 from ..errors import Errors
+from ..output_file import append_line, write_errors
 from . import checkpoint as ckpt
 from .config import DEFAULT_CONFIG, PretrainSettings, TrainingSettings, model_section
 from .evaluate import evaluate
 from .init_model import InitModel, read_model
+from .run_folder import run_lock
 from .task_text import TextStats, write_task_text
 from .train import pretrain
 
@@ -88,7 +90,7 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
         raise ValueError(Errors.E310.format(path=run, found=", ".join(found)))
     overrides = dict(overrides or {})
     settings = PretrainSettings.from_config(_config(source, run, steps, dev, overrides))
-    created = not output.exists()
+    created, text = not output.exists(), None
     try:
         text = _write_text(train, dev, run, settings.corpus.lang)
         warmup = _warmup(source, text[0], settings, steps, overrides, run if resume else None)
@@ -96,7 +98,7 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
         final = pretrain(config, run, resume=resume, force=force, silent=silent)
     except BaseException:
         if not found and ckpt.latest_checkpoint(run) is None:  # a new run leaves nothing
-            _remove_new(output if created else run)
+            _remove_new(output, created, wrote_text=text is not None)
         raise
     return _finish(source, run, final, output, text)
 
@@ -178,16 +180,22 @@ def _warmup(source: InitModel, train: TextStats, settings: PretrainSettings, ste
 
 
 def _write_text(train: Path, dev: Optional[Path], run: Path, lang: str):
+    """The words of TRAIN and DEV under OUTPUT/run/corpus/, written holding the run's
+    lock (E334 while another process trains there, whose text this would replace)."""
     text = run / TEXT_DIR
-    return (write_task_text(train, text / "train.txt", lang),
-            write_task_text(dev, text / "dev.txt", lang) if dev else None)
+    with run_lock(run):
+        return (write_task_text(train, text / "train.txt", lang),
+                write_task_text(dev, text / "dev.txt", lang) if dev else None)
 
 
-def _remove_new(path: Path) -> None:
-    """What a failed new adaptation wrote: its text files and the folders it made."""
-    shutil.rmtree(path / TEXT_DIR if path.name == RUN_DIR else path / RUN_DIR / TEXT_DIR,
-                  ignore_errors=True)
-    for folder in ((path,) if path.name == RUN_DIR else (path / RUN_DIR, path)):
+def _remove_new(output: Path, created: bool, wrote_text: bool) -> None:
+    """What a failed new adaptation wrote: its text files (when it wrote them: not
+    another run's) and the folders left empty (OUTPUT only when it made it)."""
+    text = output / RUN_DIR / TEXT_DIR
+    if wrote_text:
+        for name in ("train.txt", "dev.txt"):
+            (text / name).unlink(missing_ok=True)
+    for folder in (text, output / RUN_DIR, output) if created else (text, output / RUN_DIR):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
@@ -209,14 +217,14 @@ def _finish(source: InitModel, run: Path, final: Path, output: Path, text) -> Ad
                "train": vars(result.train), "dev": vars(result.dev) if result.dev else None,
                "dev_before": before, "dev_after": after})
     nlp = spacy.load(final / "pipeline")
-    nlp.to_disk(output)
+    with write_errors(output):  # a full disk or read-only folder: E510, no traceback
+        nlp.to_disk(output)
     shutil.rmtree(final / "pipeline")  # it is OUTPUT now: one copy of the weights
     return result
 
 
 def _append_log(run: Path, record: Dict[str, Any]) -> None:
-    with (run / ckpt.LOG_FILE).open("a", encoding="utf8") as handle:
-        handle.write(srsly.json_dumps(record) + "\n")
+    append_line(run / ckpt.LOG_FILE, srsly.json_dumps(record))
 
 
 def _logged_before(run: Path) -> Optional[Dict[str, float]]:

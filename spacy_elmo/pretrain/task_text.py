@@ -14,7 +14,7 @@ from typing import Iterator, List
 from spacy.tokens import Doc, DocBin
 
 from ..errors import Errors
-from .checkpoint import atomic_write
+from ..output_file import atomic_write
 from .corpus import Tokenizer, iter_lines, usable_files
 
 DOCBIN_SUFFIX = ".spacy"
