@@ -15,7 +15,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["spacy_elmo", "spacy_elmo.*"]),
-    package_data={"spacy_elmo": ["efml_configs/*.json"]},
+    # py.typed: the package ships its type hints (PEP 561)
+    package_data={"spacy_elmo": ["efml_configs/*.json", "py.typed"]},
     python_requires=">=3.10",
     install_requires=[
         # Lower bounds checked by .ci/lowest_deps.sh (README, "Development notes").

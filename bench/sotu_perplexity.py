@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from spacy_elmo.pretrain import evaluate, load_config, pretrain
+from spacy_elmo.pretrain import PretrainSettings, evaluate, load_config, pretrain
 from spacy_elmo.pretrain.corpus import Tokenizer, read_sentences, sotu_files
 from spacy_elmo.pretrain.ngram import baseline_perplexities
 from spacy_elmo.pretrain.vocab import Vocab
@@ -60,7 +60,7 @@ def main() -> None:
         report[f"bilm_{mode}"] = evaluate(args.output, "sotu:heldout", batch_size=16, mode=mode)
         report[f"eval_{mode}_wall_s"] = time.perf_counter() - start
     vocab = Vocab.from_disk(args.output / "vocab.txt")
-    tokenizer = Tokenizer(config["corpus"]["lang"], config["corpus"]["tokenizer"], config["corpus"]["lowercase"])
+    tokenizer = Tokenizer.from_settings(PretrainSettings.from_config(config).corpus)
     train = list(read_sentences(sotu_files("train"), tokenizer))
     test = list(read_sentences(sotu_files("heldout"), tokenizer))
     report["baselines"] = baseline_perplexities(train, test, vocab)

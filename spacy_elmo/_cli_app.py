@@ -28,4 +28,5 @@ def main(
         False, "--version", callback=_print_version, is_eager=True,
         help="Print the version and exit"),
 ) -> None:
-    """ELMo biLMs for spaCy: convert, embed, pretrain, evaluate."""
+    """ELMo biLMs for spaCy: get published models, convert them to pipelines, embed
+    text, pretrain, adapt and evaluate your own (every command below; COMMAND --help for each)."""

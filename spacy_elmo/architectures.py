@@ -9,7 +9,7 @@ from thinc.api import Dropout, Maxout, Model, chain, concatenate, with_array
 from thinc.types import Floats2d, Floats3d
 
 from .data_classes import ElmoData
-from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm, reset_token_cache
+from .layers import ElmoModel, ElmoSettings, ScalarMixLayer, get_bilm
 from .layers.listener import ElmoListener, elmo_layers
 from .nn import ElmoOptions, published_options
 from .pipeline_files import init_bilm_from
@@ -87,9 +87,8 @@ def build_elmo_model_v2(
     compute_dtype (str): the format of the biLM's LSTM matmuls at prediction (not when
         fine-tuned): "float32"; "bfloat16" (on CPUs with native bfloat16 and GPUs;
         float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
-        row, about 2x float32 in batches and 3-4x for one sentence); "auto" (the faster
-        per case). Outputs within a cosine of ~0.9999 of float32 on average
-        (bench/RESULTS.md). "float32".
+        row; pays for LSTMs of the original's size); "auto" (the faster per case).
+        Speed and cosine to float32: bench/RESULTS.md. "float32".
     """
     values = locals()  # the arguments: ElmoOptions' settings, then ElmoSettings' fields
     options = ElmoOptions(**{name: values[name] for name in ElmoOptions.settings()})
@@ -196,7 +195,6 @@ def _load_standalone_weights(model: Model, X=None, Y=None) -> None:
         layer.initialize(X=X if layer is elmo else None)
     if model.attrs["elmo_weights"] is not None:
         init_bilm_from(get_bilm(elmo), model.attrs["elmo_weights"])
-        reset_token_cache(elmo)
     if not model.has_dim("nO"):
         model.set_dim("nO", elmo.get_dim("nO"))
 

@@ -222,7 +222,6 @@ def load_weights(bilm: BiLM, model_dir: PathLike) -> BiLM:
         for entry in entries:
             _check_tensor(path, entry, state.get(entry.key))
             entry.set(state[entry.key].to(torch.float32))
-    bilm.weights_version.bump()  # written in place with copy_
     bilm.weights_loaded = True
     return bilm
 

@@ -161,7 +161,6 @@ def load_weights(bilm: BiLM, path: PathLike) -> BiLM:
             c = _read_dataset(handle, path, INITIAL_STATE.format(part="c"), tuple(bilm.initial_c.shape))
             _param(bilm.initial_h)(h)
             _param(bilm.initial_c)(c)
-    bilm.weights_version.bump()  # written in place with copy_
     bilm.weights_loaded = True
     return bilm
 

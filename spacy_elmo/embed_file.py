@@ -14,6 +14,7 @@ not at all.
 """
 import codecs
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
@@ -21,6 +22,8 @@ import h5py
 import numpy
 from tqdm import tqdm
 
+from . import embed_ranks
+from .embed_ranks import Ranks
 from .errors import Errors
 from .nn import BiLM, Embedder
 from .nn.precision import check_compute_dtype
@@ -56,35 +59,90 @@ def embed_file(
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, force)
     count = _check_lines(input_path, shard)
-    bilm = model if isinstance(model, BiLM) else bilm_from_directory(model)
+    # a model loaded here is only read: frozen, it keeps its packed (or reduced) weights
+    # across the chunks instead of making them again for each
+    bilm = model if isinstance(model, BiLM) else bilm_from_directory(model).requires_grad_(False)
     if compute_dtype is not None:
         bilm.set_compute_dtype(compute_dtype)
+    ranks = Ranks.from_env()  # under torchrun: this process's part of the shard
+    if ranks is not None:
+        device = ranks.device(device)
     embedder = Embedder(bilm.to(device).eval(), batch_size=batch_size, max_length=max_length,
                         window_overlap=window_overlap)
-    with atomic_output(output_path, lambda: check_output(input_path, output_path, force)) as tmp:
-        _write(input_path, tmp, embedder, mode, shard, count, chunk_size or 16 * batch_size,
-               progress)
+    chunk_size = chunk_size or 16 * batch_size
+    check = lambda: check_output(input_path, output_path, force)  # noqa: E731
+    if ranks is None:
+        with atomic_output(output_path, check) as tmp:
+            _write(input_path, tmp, embedder, mode, shard, count, chunk_size, progress)
+        return count
+    embed_ranks.run(
+        ranks, output_path, check,
+        lambda part: _write(input_path, part, embedder, mode, shard, count, chunk_size,
+                            progress and ranks.rank == 0, index=False,
+                            chunks=(ranks.rank, ranks.world_size)),
+        lambda parts, tmp: _merge(parts, tmp, _shard_index(input_path, shard)),
+    )
     return count
 
 
 def _write(input_path: Path, output_path: Path, embedder: Embedder, mode: str,
-           shard: Tuple[int, int], count: int, chunk_size: int, progress: bool) -> None:
+           shard: Tuple[int, int], count: int, chunk_size: int, progress: bool,
+           index: bool = True, chunks: Tuple[int, int] = (0, 1)) -> None:
+    """The shard's lines as datasets, and (``index``) their "sentence_to_index". The lines
+    go to the embedder ``chunk_size`` at a time; with ``chunks`` (r, W) only the chunks
+    r, r + W, ... are embedded (a rank's part: each chunk is batched as one process
+    batches it, so the datasets are the same bits)."""
     sentence_to_index: Dict[str, str] = {}
+    mine = _chunk_lines(count, chunk_size, chunks)
     with hdf5_writer(output_path) as (out, check), tqdm(
-        total=count, unit="sent", disable=not progress
+        total=mine, unit="sent", disable=not progress
     ) as bar:
-        chunk: List[Tuple[int, str]] = []
-        for item in _shard_lines(input_path, shard):
-            chunk.append(item)
-            if len(chunk) >= chunk_size:
+        for number, chunk in enumerate(_chunked(_shard_lines(input_path, shard), chunk_size)):
+            if number % chunks[1] == chunks[0]:
                 _write_chunk(out, embedder, chunk, mode, sentence_to_index)
                 check()  # a full disk stops the run at the chunk it happened in
                 bar.update(len(chunk))
-                chunk = []
-        _write_chunk(out, embedder, chunk, mode, sentence_to_index)
-        bar.update(len(chunk))
-        index = out.create_dataset("sentence_to_index", (1,), dtype=h5py.special_dtype(vlen=str))
-        index[0] = json.dumps(sentence_to_index)
+        if index:
+            _write_index(out, sentence_to_index)
+
+
+def _chunked(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chunk_lines(count: int, chunk_size: int, chunks: Tuple[int, int]) -> int:
+    """Lines in the chunks r, r + W, ... of ``count`` lines."""
+    r, w = chunks
+    return sum(min(chunk_size, count - start) for start in range(r * chunk_size, count, w * chunk_size))
+
+
+def _write_index(out: h5py.File, sentence_to_index: Dict[str, str]) -> None:
+    dataset = out.create_dataset("sentence_to_index", (1,), dtype=h5py.special_dtype(vlen=str))
+    dataset[0] = json.dumps(sentence_to_index)
+
+
+def _shard_index(path: Path, shard: Tuple[int, int]) -> Dict[str, str]:
+    """{sentence: index} of the shard's lines, as ``_write`` builds it."""
+    return {sentence: str(i) for i, sentence in _shard_lines(path, shard)}
+
+
+def _merge(parts: List[Path], output: Path, sentence_to_index: Dict[str, str]) -> None:
+    """The parts' datasets, in line order, and the index, into ``output``: the file one
+    process writes for the same lines."""
+    with ExitStack() as stack, hdf5_writer(output) as (out, check):
+        sources = [stack.enter_context(h5py.File(part, "r")) for part in parts]
+        names = sorted((int(name), source) for source in sources for name in source)
+        for i, source in names:
+            out.create_dataset(str(i), data=source[str(i)][...])
+            check()
+        _write_index(out, sentence_to_index)
 
 
 def _check_lines(path: Path, shard: Tuple[int, int]) -> int:

@@ -172,16 +172,9 @@ class Errors(metaclass=_WithCodes):
     E622 = "ELMoForManyLangs weights file {path}, tensor '{key}' is not finite floating point."
     E623 = "ELMoForManyLangs file {path} not found."
     E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
-    E625 = (
-        "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
-    )
     E627 = (
         "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
         "{first}. Each id and each token must appear once."
-    )
-    E626 = (
-        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
-        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
 
     # Downloading published models (spacy_elmo/download.py): E800-E849
@@ -247,6 +240,7 @@ class Errors(metaclass=_WithCodes):
     E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
     E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
     E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
+    E823 = "{what} would expand to {size} bytes, more than {limit}: refused. Nothing was kept."
 
     # Pretraining (spacy_elmo/pretrain): E300-E399
     E300 = "Pretraining config: unknown setting [{section}] {key}. Known: {known}."
@@ -280,7 +274,10 @@ class Errors(metaclass=_WithCodes):
     E316 = "Text file(s) {path} hold no tokens to evaluate."
     E317 = "Unknown sotu split '{split}': use 'train', 'heldout' or 'all'."
     E320 = "Checkpoint {path} is not a readable spacy-elmo checkpoint: {error}"
-    E321 = "training.device is '{device}' but CUDA is not available."
+    E321 = (
+        "training.device is '{device}' (--gpu-id) but this torch has no CUDA device (a CPU "
+        "build or no GPU): use --gpu-id -1 or training.device = \"cpu\"."
+    )
     E323 = "Cannot resume the run in {path}: it has no config.cfg."
     E325 = "Evaluation mode must be 'sentence' or 'stream', found '{mode}'."
     # A run's output folder (spacy_elmo/pretrain/run_folder.py, checkpoint.py): E330-E349
@@ -310,6 +307,7 @@ class Errors(metaclass=_WithCodes):
         "[paths] {key} = {path} is one of the files the run in {output} writes ({name}): "
         "it would be overwritten. Copy it elsewhere or choose another output folder."
     )
+    E336 = "Output folder {path} is a file: give a folder path."
     # sizes checked before anything is allocated (faults-b): E350-E359
     E350 = (
         "Pretraining config: one training step needs at least {gib:,.1f} GiB, more than this "
@@ -321,6 +319,37 @@ class Errors(metaclass=_WithCodes):
         "[paths] dev = {path} holds only blank lines: there is nothing to evaluate. Give "
         "a dev text or set paths.dev = null. Nothing was written."
     )
+
+    # published architectures by name (nn/options.py; core-caches): E040-E049
+    E040 = "Unknown architecture '{size}': use one of {known}."
+
+    # Adapting a biLM to a task's text (spacy_elmo/pretrain/adapt.py, task_text.py): E360-E399
+    E360 = "Task data {path} not found: give a .spacy file, a text file or a folder of them."
+    E361 = "Task data folder {path} holds no .spacy or text files."
+    E362 = "Task data file {path} is not a readable .spacy file (DocBin): {error}"
+    E363 = "Task data {path} holds no words: nothing to adapt the biLM on."
+    E364 = "Cannot adapt the model {path}: {problem}"
+    E365 = (
+        "Cannot adapt the ELMoForManyLangs model {path}: its token encoder (char.dic, "
+        "word.dic) cannot be pretrained or exported here; adapt a model of the original "
+        "kind (options.json + weights.hdf5, a pipeline converted from one, or a "
+        "pretraining output)."
+    )
+    E366 = (
+        "OUTPUT {output} and {what} {path} overlap (one is, holds or is inside the "
+        "other): the adaptation would write over its own input. Choose another OUTPUT."
+    )
+    E367 = (
+        "OUTPUT {path} holds files of something else ({found}) and no adaptation run "
+        "({run}/): choose a new or empty folder (nothing there is deleted, not even with "
+        "--force)."
+    )
+    E368 = (
+        "--steps {steps} leaves no step to adapt the biLM after the softmax warm-up of "
+        "{warmup} steps (the model has no softmax for this vocabulary): use --steps "
+        "{minimum} or more."
+    )
+    E369 = "--steps must be a positive integer, found {steps}."
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."
@@ -418,6 +447,20 @@ class Errors(metaclass=_WithCodes):
         "the two-argument form: convert {path} OUTPUT_DIR."
     )
     E429 = "The Chinese word segmenter '{segmenter}' cannot be loaded: {error}"
+    E430 = (
+        "{what} {gpu_id} asks for CUDA, but this torch ({version}, {build}) has no CUDA "
+        "device: use --gpu-id -1 (the CPU), or install a CUDA build of torch on a GPU machine."
+    )
+    E431 = "{what} {gpu_id}: no such device; use {found}."
+    E432 = "--threads must be a positive integer, found {value}."
+    E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
+    # the same block, codes of core-caches (E625/E626 sat among the ELMoForManyLangs
+    # model errors): E720-E729
+    E720 = "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    E721 = (
+        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
+        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
+    )
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
@@ -461,6 +504,11 @@ class Errors(metaclass=_WithCodes):
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
     )
+    # core-caches (issue 21): torch modules in Thinc layers, config overrides: E722-E729
+    E722 = "The saved weights do not fit the model built from the config: {error}"
+    E723 = "Thinc layer '{name}' holds no torch module in its shim."
+    E724 = "Invalid config override '{arg}': use --section.key value or --section.key=value."
+    E725 = "Config validation error in {path}:"
 
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (
@@ -511,3 +559,8 @@ class Errors(metaclass=_WithCodes):
 
     # Reduced-precision inference and distributed embedding (nn/precision.py, embed): E900-E949
     E900 = "compute_dtype must be one of {allowed}, found '{value}'."
+    E901 = (
+        "embed under torchrun: process {rank} of this node would use GPU {index} (--gpu-id "
+        "plus its LOCAL_RANK), but {count} are visible: start at most {count} processes per "
+        "node from --gpu-id 0, or fewer."
+    )

@@ -18,6 +18,8 @@ from . import efml_format
 from .errors import Errors
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# The published models are 200-400 MB; a zip that would expand past this is refused.
+MAX_EXTRACTED_BYTES = 16 * 1024 ** 3
 
 
 def check_zip(path: Path, what: str) -> None:
@@ -34,6 +36,9 @@ def check_zip(path: Path, what: str) -> None:
     for info in members:
         if not _is_safe(info):
             raise ValueError(Errors.E810.format(what=what, member=info.filename))
+    total = sum(info.file_size for info in members)
+    if total > MAX_EXTRACTED_BYTES:
+        raise ValueError(Errors.E823.format(what=what, size=total, limit=MAX_EXTRACTED_BYTES))
 
 
 def _is_safe(info: zipfile.ZipInfo) -> bool:
@@ -45,7 +50,10 @@ def _is_safe(info: zipfile.ZipInfo) -> bool:
 
 def extract_model(archive: Path, model_dir: Path, what: str, check: Callable[[Path], None]) -> None:
     """Extract the checked zip ``archive`` and put its model folder at ``model_dir`` once
-    ``check(folder)`` passes; on any failure nothing is left beside ``model_dir``."""
+    ``check(folder)`` passes; on any failure nothing is left beside ``model_dir``. The
+    caller holds the model's lock: work folders left by a killed call are removed."""
+    for left in model_dir.parent.glob(f".{model_dir.name}.*.partial"):  # by a killed call
+        shutil.rmtree(left, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".partial", dir=model_dir.parent))
     try:
         with zipfile.ZipFile(archive) as handle:

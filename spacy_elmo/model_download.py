@@ -13,9 +13,8 @@ Cache (``SPACY_ELMO_CACHE``, default ``spacy-elmo`` in the user's cache folder, 
 Every file appears by renaming a checked one (``fetch``); ``NAME.lock`` beside the folder
 keeps two processes from working on the same model. Conversion is ``convert``'s own code.
 """
+import functools
 import hashlib
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -30,12 +29,12 @@ from .elmo_format import load_allennlp, read_options
 from .errors import Errors
 from .fetch import fetch, file_sha256
 from .model_archive import extract_model, check_zip
+from .model_cache import cache_dir
 from .model_files import OPTIONS_NAME, WEIGHTS_NAME
 from .output_file import exclusive_lock
 from .published_models import KIND_EFML, KIND_ELMO, PUBLISHED_MODELS, PublishedModel
 
 PathLike = Union[str, Path]
-CACHE_ENV = "SPACY_ELMO_CACHE"
 RECORD_NAME = "download.json"
 MODEL_DIR = "model"
 
@@ -53,20 +52,6 @@ class Source:
     source: str = ""
     size: Optional[int] = None
     description: str = ""
-
-
-def cache_dir() -> Path:
-    """``SPACY_ELMO_CACHE``, else ``spacy-elmo`` in the platform's user cache folder."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if sys.platform == "win32":
-        root = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        root = Path.home() / "Library" / "Caches"
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        root = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return root / "spacy-elmo"
 
 
 def resolve(name: str, base_url: Optional[str] = None) -> Source:
@@ -102,7 +87,8 @@ def _from_url(url: str) -> Source:
         if file_name.endswith(mine) and base:
             sibling = f"{base}/{file_name[: -len(mine)]}{other}"
             urls = (url, sibling) if mine == "options.json" else (sibling, url)
-            return Source(_key(urls[1], "url"), KIND_ELMO, urls, source=urls[1])
+            stem = urls[1].rsplit("/", 1)[-1][: -len("weights.hdf5")].strip("_-.") or "model"
+            return Source(_key(urls[1], stem), KIND_ELMO, urls, source=urls[1])
     raise ValueError(Errors.E801.format(url=url))
 
 
@@ -319,6 +305,7 @@ def _check_output(output: Path) -> None:
         raise ValueError(Errors.E817.format(path=output))
 
 
+@functools.lru_cache(maxsize=None)
 def _check_lang(lang: str, segmenter: Optional[str]) -> None:
     """The pipeline's language and segmenter can be built (checked before downloading)."""
     try:
@@ -326,7 +313,7 @@ def _check_lang(lang: str, segmenter: Optional[str]) -> None:
     except ImportError:
         raise ValueError(Errors.E821.format(lang=lang)) from None
     if segmenter is not None and lang != "zh":
-        raise ValueError(Errors.E625.format(lang=lang))
+        raise ValueError(Errors.E720.format(lang=lang))
     config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
     try:  # some tokenizers need a package of their own (ja: SudachiPy, zh jieba: jieba, ...)
         spacy.blank(lang, config=config)

@@ -4,6 +4,7 @@ Downstream components can train on the biLM through listener layers (the contrac
 spaCy's Tok2Vec and spacy-transformers' Transformer): ``update`` runs the model once per
 batch and hands the outputs and a backprop callback to every listener.
 """
+import multiprocessing
 import warnings
 import weakref
 from dataclasses import asdict
@@ -39,11 +40,13 @@ store_layers = null
 dtype = "float32"
 set_doc_vectors = false
 """
-DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
-DEFAULT_CONFIG["elmo"]["model"] = {
-    **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
-}
+DEFAULT_CONFIG = Config({"elmo": {
+    **Config().from_str(_SETTINGS_STR)["elmo"],
+    "model": {**model_config_from_options(published_options("original")), **asdict(ElmoSettings())},
+}})
 DTYPES = ("float32", "float16")
+# First bytes of a msgpack map (fixmap 0x80-0x8f, map 16, map 32): a Thinc model's bytes.
+_MSGPACK_MAP_STARTS = {bytes([b]) for b in range(0x80, 0x90)} | {b"\xde", b"\xdf"}
 
 
 @Language.factory(
@@ -183,13 +186,19 @@ class Elmo(TrainablePipe):
         return outputs
 
     def set_annotations(self, docs: Iterable[Doc], outputs: List[ElmoData]) -> None:
-        """Store ``outputs`` (model outputs, or ``predict``'s already stored form)."""
+        """Store ``outputs`` (model outputs, or ``predict``'s already stored form).
+
+        With set_doc_vectors, doc.tensor holds the mix and vector hooks are added, except
+        in a process multiprocessing started (an ``nlp.pipe(n_process=N)`` worker): its
+        docs go back to the parent through Doc.to_bytes, which cannot carry hooks (spaCy
+        warns W109 and drops them). Call ``add_vector_hooks(doc)`` on the docs received."""
         for doc, data in zip(docs, outputs):
             stored = data if data.vectors is not None else self._to_storage(data)
             doc._.elmo = stored
             if self.set_doc_vectors:
                 doc.tensor = stored.vectors
-                add_vector_hooks(doc)
+                if multiprocessing.parent_process() is None:
+                    add_vector_hooks(doc)
 
     def _to_storage(self, data: ElmoData) -> ElmoData:
         """numpy arrays in the storage dtype, the chosen layers, and the fixed mix."""
@@ -299,12 +308,21 @@ class Elmo(TrainablePipe):
         self._load_model(path.read_bytes(), path)
 
     def _load_model(self, data: bytes, source: Union[str, Path]) -> None:
+        """Load the model bytes; a bad file is E109 (E500 for pickled objects), while
+        any other exception (a bug, not a bad file) propagates as itself.
+
+        What means "bad file" is ValueError only: msgpack's errors, Thinc's structure
+        checks, ``torch_files`` (unreadable torch data, state dicts that do not match
+        the model). The one case Thinc does not check, msgpack holding something other
+        than a map, is refused here first (a map's first byte says so)."""
+        if data[:1] not in _MSGPACK_MAP_STARTS:
+            error = "not a serialized Thinc model (msgpack map)"
+            raise ValueError(Errors.E109.format(name=self.name, path=source, error=error))
         try:
             self.model.from_bytes(data)
         except UnsafeFileError as err:  # pickled objects: refused, nothing was run
             raise UnsafeFileError(source, err.reason) from None
-        # msgpack, torch.load and shape errors all mean "corrupt"
-        except (ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
+        except ValueError as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err
 
 

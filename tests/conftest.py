@@ -151,3 +151,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def commands_on_one_thread(monkeypatch):
+    """The same for commands run in-process: --threads defaults to 1, not to the usable
+    cores (on 2 busy cores the embed tests took 14 s of CPU with 2 threads, 8 s with 1).
+    Commands import set_threads when they run; a test that imports it gets the original."""
+    from spacy_elmo import devices
+
+    original = devices.set_threads
+    monkeypatch.setattr(devices, "set_threads", lambda threads: original(1 if threads is None else threads))

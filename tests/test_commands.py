@@ -170,7 +170,7 @@ def test_help_texts_keep_brackets_and_whole_sentences():
     listing = runner.invoke(app, ["--help"]).output
     commands = listing[listing.index("Commands:"):].splitlines()[1:]
     summaries = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.strip()}
-    assert set(summaries) == {"pretrain", "evaluate", "vocab", "convert", "download", "embed"}
+    assert set(summaries) == {"pretrain", "evaluate", "vocab", "adapt", "convert", "download", "embed"}
     # each summary is one whole sentence: not cut ("...") and not broken over lines
     assert all(text.endswith(".") and not text.endswith("...") for text in summaries.values()), summaries
     evaluate = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
@@ -209,3 +209,20 @@ def test_version_is_the_installed_package_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"spacy-elmo {importlib.metadata.version('spacy-elmo')}"
+
+
+@pytest.mark.parametrize("argv,orig_argv,expected", [
+    (["-m", "--help"], ["python", "-X", "importtime", "-m", "spacy_elmo", "--help"], True),
+    (["/venv/bin/spacy-elmo", "--help"], ["python", "/venv/bin/spacy-elmo", "--help"], True),
+    (["-m", "-q"], ["python", "-m", "pytest", "-q"], False),  # another -m program imports us
+    (["script.py"], ["python", "script.py"], False),
+    ([], [], False),
+])
+def test_only_the_command_line_skips_installing_the_extensions(monkeypatch, argv, orig_argv, expected):
+    """``import spacy_elmo`` installs doc._.elmo & co. everywhere but in the command line's
+    own start (python -m spacy_elmo, the spacy-elmo script), which must not import spaCy."""
+    import spacy_elmo
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    assert spacy_elmo._started_as_command_line() is expected

@@ -12,6 +12,7 @@ import importlib.util
 import io
 import re
 import socket
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import download, load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.model_cache import cache_dir
 from spacy_elmo.output_file import exclusive_lock
 from spacy_elmo.published_models import PUBLISHED_MODELS
 
@@ -173,6 +175,18 @@ def test_list_shows_every_published_model():
     for name in PUBLISHED_MODELS:
         assert f" {name} " in f" {output} ", name
     assert len(PUBLISHED_MODELS) == 4 + 44
+    assert f"Cache: {cache_dir()}" in output
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG rule is the Linux one")
+def test_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("SPACY_ELMO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "spacy-elmo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "spacy-elmo"
 
 
 def test_the_table_holds_the_publishers_urls():
@@ -218,6 +232,7 @@ def test_a_second_call_reads_the_cache(mirror, cache):
     assert len(mirror.requests) == requests
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_the_command_prints_the_path_to_load(mirror, cache):
     exit_code, output = run("small", "--base-url", mirror.url)
     assert exit_code == 0, output
@@ -239,8 +254,10 @@ def test_a_url_as_name(mirror, cache):
     assert (path / "options.json").read_bytes() == OPTIONS_BYTES
     assert (path / "weights.hdf5").read_bytes() == WEIGHTS_BYTES
     assert ("/mine/elmo_tiny_options.json", None) in mirror.requests
+    assert path.name.startswith("elmo_tiny-")
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_a_local_folder_as_name(tmp_path, cache):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -350,6 +367,12 @@ def test_a_zip_member_outside_the_folder(mirror, cache, tmp_path, member):
     assert not (tmp_path / "escaped.txt").exists() and not (cache.parent / "escaped.txt").exists()
 
 
+def test_a_zip_that_would_expand_too_far(mirror, cache, monkeypatch):
+    monkeypatch.setattr("spacy_elmo.model_archive.MAX_EXTRACTED_BYTES", 1000)
+    fail_line("efml-en", "--base-url", mirror.url, code="E823")
+    assert_clean(cache, allowed=())
+
+
 def test_not_found(mirror, cache):
     fail_line("small", "--base-url", mirror.url + "/elsewhere", code="E803")
     assert_clean(cache, allowed=())
@@ -376,7 +399,7 @@ def test_a_sha256_mismatch(mirror, cache):
     (["http://127.0.0.1:9/x_weights.hdf5", "--base-url", "http://127.0.0.1:9/"], "E814"),
     (["small", "OUT", "--no-convert"], "E818"),
     (["small", "--lang", "qq"], "E821"),
-    (["small", "--segmenter", "jieba"], "E625"),
+    (["small", "--segmenter", "jieba"], "E720"),
     ([], "E822"),
 ])
 def test_bad_requests_are_refused_before_any_download(args, code, cache):
@@ -392,6 +415,7 @@ def test_an_output_folder_with_files_is_refused(mirror, cache, tmp_path):
     assert not mirror.requests  # refused before downloading
 
 
+@pytest.mark.slow  # converts again: the fast tier converts once per format
 def test_an_empty_output_folder_is_taken(mirror, cache, tmp_path):
     (tmp_path / "out").mkdir()
     assert download("small", tmp_path / "out", base_url=mirror.url, progress=False) == tmp_path / "out"

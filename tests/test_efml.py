@@ -1,5 +1,6 @@
 """ELMoForManyLangs models: conformance with the layers the original code computed
 (tests/data/efml, a copy of ../shared/efml-fixtures), the pipeline, and bad input."""
+import copy
 import pickle
 import shutil
 from pathlib import Path
@@ -136,7 +137,14 @@ def test_stateful_embedder_carries_state_across_batches(sentences, expected):
 
 
 def test_token_cache_hits(bilm, sentences, expected):
+    """A frozen biLM keeps its token vectors across calls; a trainable one keeps them
+    for one call only (its weights may change in between: nn/derived.py)."""
     cache = TokenCache()
+    bilm.embed(sentences, cache=cache)
+    misses = cache.misses
+    bilm.embed(sentences, cache=cache)
+    assert cache.misses == 2 * misses
+    bilm = copy.deepcopy(bilm).requires_grad_(False)
     bilm.embed(sentences, cache=cache)
     misses, hits = cache.misses, cache.hits
     again = bilm.embed(sentences, batch_size=8, cache=cache)

@@ -75,6 +75,7 @@ def test_untrained_listener_equals_the_component_mix(build):
     numpy.testing.assert_allclose(mixed, doc._.elmo_vectors, atol=1e-6)
 
 
+@pytest.mark.slow  # 160 training steps
 def test_tagger_overfits_on_elmo_features_and_survives_io(build, tmp_path):
     nlp = build()
     losses = _train(nlp, steps=160)

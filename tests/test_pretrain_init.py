@@ -1,7 +1,5 @@
 """[paths] init_bilm: a run starts from an existing biLM (continued pretraining)."""
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from spacy_elmo.convert import convert_to_pipeline
 from spacy_elmo.pretrain import PretrainSettings, load_config, pretrain
 from spacy_elmo.pretrain.train import Trainer
 
-from .conftest import random_bilm, require_conll03
+from .conftest import random_bilm
 from .test_pretrain_train import PROVERBS, TINY, cli_args, tiny_config
 
 
@@ -204,20 +202,3 @@ def test_every_shipped_pretraining_config_names_init_bilm():
         assert "init_bilm = null" in path.read_text(), path.name
     assert PretrainSettings.from_config(load_config(TINY)).paths.init_bilm is None
 
-
-# --- project: the text adapt-bilm continues pretraining on -------------------------
-
-
-@pytest.mark.slow
-def test_conll03_words_are_the_training_sentences(tmp_path):
-    conll03 = require_conll03()
-    project = Path(__file__).resolve().parents[1] / "project"
-    output = tmp_path / "train.txt"
-    run = subprocess.run([sys.executable, "scripts/conll03_words.py",
-                          str(conll03 / "eng.train"), str(output)],
-                         cwd=project, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    lines = output.read_text(encoding="utf8").splitlines()
-    # Tjong Kim Sang and De Meulder (2003), table 1: the English training set
-    assert len(lines) == 14041 and sum(len(line.split()) for line in lines) == 203621
-    assert lines[0] == "EU rejects German call to boycott British lamb ."

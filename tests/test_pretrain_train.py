@@ -87,6 +87,7 @@ def trained(tmp_path_factory, corpus) -> Path:
     return output
 
 
+@pytest.mark.slow  # 150 training steps
 def test_overfits_a_tiny_corpus(tmp_path, corpus):
     config = tiny_config(corpus, training__mode="sentence", training__max_steps=150,
                          training__batch_size=8, training__dropout=0.0, training__vocab_size=40,
@@ -131,6 +132,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, corpus):
          "-m", "spacy_elmo", *map(str, cli_args(corpus, tmp_path / "two", *steps))],
         env=ENV, cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert not (tmp_path / "two" / "pretrain.lock").exists()  # the main process held it, and let go
     pretrain(tiny_config(corpus, training__max_steps=8, training__dropout=0.0), tmp_path / "one", silent=True)
     one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
     for name in one:

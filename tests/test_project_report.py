@@ -101,7 +101,7 @@ def test_report_tables_from_committed_metrics(report, tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text(json.dumps({"step": 10, "tokens": 1000, "ppl": 300.0}) + "\n")
     out = tmp_path / "report"
-    report.main(log, lm, tmp_path / "metrics", out, [], "", "CoNLL-2003 testb", None)
+    report.main(log, lm, tmp_path / "metrics", out, [], "", "CoNLL-2003 testb", None, [])
     text = (out / "RESULTS.md").read_text(encoding="utf8")
     las = mean([70.0, 71.0]) - mean([63.0, 64.0])
     assert (f"| tagger_parser | dep_las | ELMo | 70.50 | 63.50 (baseline + spacy pretrain) | "
@@ -120,3 +120,20 @@ def test_report_tables_from_committed_metrics(report, tmp_path):
         assert f"- tagger_parser_elmo_s{seed} / tok2vec: softmax(s) = [0.200, 0.500, 0.300], gamma = 1.700" in text
     for png in ("downstream.png", "dev_curves.png", "mix_weights.png", "pretrain_perplexity.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+def test_adapt_table_reads_the_adapted_record(report, tmp_path):
+    """One row per adapt run: what it read, its steps and warm-up, dev perplexity before / after."""
+    log = tmp_path / "bilm_adapted" / "ner" / "run" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    records = [{"step": 10, "ppl": 80.0}, {"step": 20, "ppl": 70.0},
+               {"event": "adapted", "softmax": "new", "warmup_steps": 5,
+                "train": {"files": 1, "docs": 3, "sentences": 30, "words": 1234},
+                "dev_before": {"average": 331.04}, "dev_after": {"average": 56.14}}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    unfinished = tmp_path / "other" / "ud" / "run" / "log.jsonl"
+    unfinished.parent.mkdir(parents=True)
+    unfinished.write_text(json.dumps(records[0]) + "\n")
+    lines = report._adapt_table([log, unfinished])
+    assert lines[-1] == "| ner | 30 sentences, 1,234 words | 20 (5 softmax warm-up) | 331.0 | 56.1 |"
+    assert report._adapt_table([unfinished]) == []

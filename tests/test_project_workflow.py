@@ -37,9 +37,11 @@ DEMO_VARS = {"ner_test_name": "UNER English EWT test",
 # Every command of each workflow, in order.
 STEPS = {
     "all": ["fetch-data", "prepare-text", "pretrain", "evaluate-lm", "lm-baselines", "convert-conll03", "split-ud",
-            "convert-ud", "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
+            "convert-ud", "spacy-pretrain", "train-ner", "adapt-bilm", "train-ner-adapted", "train-tagger-parser",
+            "package", "report"],
     "demo-steps": ["prepare-text", "pretrain", "evaluate-lm", "lm-baselines", "convert-uner", "split-ud", "convert-ud",
-                   "spacy-pretrain", "train-ner", "train-tagger-parser", "package", "report"],
+                   "spacy-pretrain", "train-ner", "adapt-bilm", "train-ner-adapted", "train-tagger-parser", "package",
+                   "report"],
 }
 
 
@@ -158,7 +160,7 @@ def workflow(request, tmp_path_factory):
         "conll03_n_sents": 2, "ud_n_sents": 2, "ud_dev_sents": 15,
         "bilm_config": "configs/pretrain_tiny.cfg", "bilm_steps": 20,
         "seeds": 0, "ner_steps": 5, "tp_steps": 5, "eval_frequency": 5, "train_limit": 20,
-        "spretrain_epochs": 1,
+        "spretrain_epochs": 1, "adapt_steps": 3,
     }
     result = _run(project, name, variables)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
@@ -185,7 +187,9 @@ def test_report_has_every_variant_of_both_tasks(workflow):
         for metric in metrics:
             row = next(line for line in text.splitlines() if line.startswith(f"| {task} | {metric} |"))
             cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
-            assert len(cells) == len(VARIANTS) and all(re.match(r"\d+\.\d\d \(n=1\)", c) for c in cells), row
+            # the fourth column: ELMo with the biLM adapted to the NER words (NER runs only)
+            assert len(cells) == len(VARIANTS) + 1 and (cells[-1] == "–") == (task != "ner"), row
+            assert all(re.match(r"\d+\.\d\d \(n=1\)", c) for c in cells[:len(VARIANTS)] + cells[4:]), row
     for png in ("pretrain_perplexity.png", "downstream.png", "dev_curves.png", "mix_weights.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     lm = json.loads((project / "runs" / RUN / "metrics" / "lm.json").read_text())
@@ -288,29 +292,39 @@ def test_second_run_skips_every_step(workflow):
 
 
 def test_adapted_bilm_runs_join_the_report(workflow):
-    """adapt-bilm, then train-ner-adapted (after the workflow, so that the second run above
-    saw the workflow alone): ELMo NER runs with the adapted biLM, named ner_elmo-adapted_s0
-    beside train-ner's runs, which the report lists as a fourth variant."""
+    """adapt-bilm (spacy_elmo adapt on the NER train words, CoNLL-2003 or UNER), then
+    train-ner-adapted: ELMo NER runs with the adapted biLM, named ner_elmo-adapted_s0 beside
+    train-ner's, which the report lists as a fourth variant with the adaptation's perplexities."""
     project, name, variables, _ = workflow
-    if name != "all":
-        pytest.skip("the adaptation text is CoNLL-2003 train, which demo-steps does not use")
-    for command in ("adapt-bilm", "train-ner-adapted", "report"):
-        result = _run(project, command, {**variables, "adapt_steps": 3})
-        assert result.returncode == 0, command + result.stdout[-3000:] + result.stderr[-3000:]
     run = project / "runs" / RUN
-    records = [json.loads(line) for line in (run / "bilm_adapted" / "log.jsonl").read_text().splitlines()]
+    adapted_dir = run / "bilm_adapted" / "ner"
+    records = [json.loads(line) for line in (adapted_dir / "run" / "log.jsonl").read_text().splitlines()]
     assert max(r.get("step", 0) for r in records) == 3
+    done = records[-1]
+    assert done["event"] == "adapted" and done["softmax"] == "kept"
+    # the sentences of the NER train set: UNER's 60 minus the 15 of dev, or CoNLL's eng.train cut
+    assert done["train"]["sentences"] == (45 if name == "demo-steps" else _conll_sentences(
+        Path(variables["local_data"]) / "conll2003" / "eng.train"))
+    assert done["dev_before"]["n_tokens"] == done["dev_after"]["n_tokens"] > 0
     pretrained = load_allennlp(run / "bilm" / "final" / "options.json", run / "bilm" / "final" / "weights.hdf5")
-    adapted = load_allennlp(run / "bilm_adapted" / "final" / "options.json",
-                            run / "bilm_adapted" / "final" / "weights.hdf5")
+    adapted = load_allennlp(adapted_dir / "run" / "final" / "options.json",
+                            adapted_dir / "run" / "final" / "weights.hdf5")
     sentence = [["Peter", "Blackburn", "met", "the", "Commission", "."]]
     assert abs(pretrained.embed(sentence)[0] - adapted.embed(sentence)[0]).max() > 1e-4
+    assert "elmo" in spacy.load(adapted_dir).pipe_names
     plain = json.loads((run / "metrics" / "ner" / "ner_elmo_s0.json").read_text())
-    data = json.loads((run / "metrics" / "ner" / "ner_elmo-adapted_s0.json").read_text())
+    data = json.loads((run / "metrics" / "ner_adapted" / "ner_elmo-adapted_s0.json").read_text())
     assert (data["steps"], data["stopped"], data["seed"]) == (5, "max_steps", 0)
     assert data["inputs"] != plain["inputs"] and data["mixes"]["tok2vec"]
-    assert (run / "training" / "ner" / "ner_elmo-adapted_s0" / "model-best" / "config.cfg").exists()
+    assert (run / "training" / "ner_adapted" / "ner_elmo-adapted_s0" / "model-best" / "config.cfg").exists()
     text = (run / "report" / "RESULTS.md").read_text(encoding="utf8")
     assert "| baseline | baseline + spacy pretrain | ELMo | ELMo (adapted biLM) |" in text
     assert f"| ner | ents_f | ELMo (adapted biLM) | {100 * data['ents_f']:.2f} |" in text
     assert "- ner_elmo-adapted_s0 / tok2vec: softmax(s) = [" in text
+    before, after = (f"{done[k]['average']:.1f}" for k in ("dev_before", "dev_after"))
+    assert f"| {before} | {after} |" in text
+
+
+def _conll_sentences(path: Path) -> int:
+    blocks = path.read_text(encoding="utf8").split("\n\n")
+    return sum(1 for b in blocks if b.strip() and not b.strip().startswith("-DOCSTART-"))

@@ -52,6 +52,7 @@ def main(
     bilm_name: str = typer.Option("", help="Which biLM the downstream runs used"),
     ner_test: str = typer.Option("CoNLL-2003 testb", help="The NER test set, as the report names it"),
     baselines: Optional[Path] = typer.Option(None, help="JSON of scripts/lm_baselines.py (n-gram perplexities)"),
+    adapt_logs: List[Path] = typer.Option([], "--adapt-log", help="log.jsonl of a `spacy_elmo adapt` run"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = _collect_runs(metrics_dir)
@@ -69,7 +70,7 @@ def main(
     lines = ["# Results", "", "## biLM pretraining", ""]
     if bilm_name:
         lines += [f"biLM: {bilm_name}", ""]
-    lines += _lm_table(log, lm, sampled) + _ngram_table(lm, ngrams) + ["", "![perplexity](pretrain_perplexity.png)", "",
+    lines += _lm_table(log, lm, sampled) + _ngram_table(lm, ngrams) + _adapt_table(adapt_logs) + ["", "![perplexity](pretrain_perplexity.png)", "",
                                    "## Downstream (test sets)", ""]
     lines += [_score_note(runs, ner_test), ""] + _score_table(scores) + [""]
     lines += _target_table(scores) + [""] + _time_table(seconds, runs)
@@ -126,6 +127,29 @@ def _lm_table(log: List[dict], lm: dict, sampled: bool) -> List[str]:
         lines += ["", "Training perplexities are those of the sampled softmax (as bilm-tf's "
                   "train_perplexity), not comparable with the held-out ones (full softmax)."]
     return lines
+
+
+def _adapt_table(logs: List[Path]) -> List[str]:
+    """One row per adapted biLM (`spacy_elmo adapt`): what it read and its held-out
+    perplexity on the task's dev words before and after."""
+    rows = []
+    for path in logs:
+        records = list(srsly.read_jsonl(path))
+        done = next((r for r in reversed(records) if r.get("event") == "adapted"), None)
+        if done is None:
+            continue
+        steps = max((r.get("step", 0) for r in records), default=0)
+        ppl = [f"{done[k]['average']:.1f}" if done.get(k) else "–" for k in ("dev_before", "dev_after")]
+        train = done["train"]
+        rows.append(f"| {path.parent.parent.name} | {train['sentences']:,} sentences, "
+                    f"{train['words']:,} words | {steps:,} ({done['warmup_steps']:,} softmax "
+                    f"warm-up) | {ppl[0]} | {ppl[1]} |")
+    if not rows:
+        return []
+    return ["", "The biLM adapted to each task's training words (`python -m spacy_elmo adapt`), "
+            "its perplexity on the task's dev words before and after:", "",
+            "| adapted biLM | task words | steps | dev ppl before | dev ppl after |",
+            "|---|---|---|---|---|", *rows]
 
 
 def _collect_runs(metrics_dir: Path) -> List[dict]:

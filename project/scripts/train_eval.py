@@ -135,8 +135,13 @@ def _steps_trained(log_file: Path, max_steps: int) -> Tuple[int, str]:
 
 
 def _variant_inputs(variant: str, bilm: Path, spretrain_weights: Path) -> List[Path]:
-    if variant == "elmo":  # the pipeline's config and weights
-        return sorted(p for p in bilm.rglob("*") if p.is_file())
+    if variant == "elmo":  # the pipeline's config and weights (not a run kept beside them)
+        from spacy.util import load_config
+
+        parts = {"config.cfg", "meta.json", "tokenizer", "vocab",
+                 *load_config(bilm / "config.cfg")["nlp"]["pipeline"]}
+        return sorted(p for p in bilm.rglob("*")
+                      if p.is_file() and p.relative_to(bilm).parts[0] in parts)
     return [spretrain_weights] if variant == "spretrain" else []
 
 

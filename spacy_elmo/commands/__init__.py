@@ -2,4 +2,4 @@
 typer commands (argument parsing, progress and ``✘`` error lines) registered on
 ``_cli_app.app``, over library functions that live outside this package and import no
 CLI code: ``convert`` (convert.py), ``embed`` (embed_file.py), ``pretrain`` /
-``evaluate`` / ``vocab`` (the ``pretrain`` package)."""
+``evaluate`` / ``vocab`` and ``adapt`` (the ``pretrain`` package)."""

@@ -40,11 +40,11 @@ def download_cli(
     interruption) and checked (size, format, shapes, --sha256) before anything is kept;
     the pipeline is written by the same code as `convert`, with each file's URL and
     SHA-256 in its meta.json. Prints the path to give spacy.load."""
-    from .. import model_download as library  # the network code only when the command runs
-
     if list_models:
-        _print_table(library.cache_dir())
+        _print_table()
         return
+    from .. import model_download as library  # spaCy, torch and the network code: only now
+
     if name is None:
         msg.fail(Errors.E822, exits=1)
     try:
@@ -60,12 +60,13 @@ def download_cli(
         msg.text(f'Load it with: spacy.load("{path}")')
 
 
-def _print_table(cache: Path) -> None:
+def _print_table() -> None:
+    from ..model_cache import cache_dir
     from ..published_models import PUBLISHED_MODELS
 
     header = ("name", "lang", "model", "weights URL")
     rows = [(m.name, m.lang, m.description, m.urls()[-1]) for m in PUBLISHED_MODELS.values()]
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     msg.table(rows, header=header, divider=True, widths=widths, max_col=max(widths))
-    msg.text(f"Cache: {cache} (set SPACY_ELMO_CACHE to move it). Sources and licenses: "
+    msg.text(f"Cache: {cache_dir()} (set SPACY_ELMO_CACHE to move it). Sources and licenses: "
              "spacy_elmo/published_models.py")

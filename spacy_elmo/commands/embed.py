@@ -1,4 +1,5 @@
 """``python -m spacy_elmo embed``: sentences in, HDF5 of ELMo layers out (original layout)."""
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -46,6 +47,9 @@ def embed_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM batch"),
     shard: str = typer.Option("0/1", "--shard", help="K/N: embed only lines K, K+N, K+2N, ..."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", "-t", help="CPU threads of torch (default: the cores this "
+        "process may use; on cores busy with other jobs 1 can be much faster)"),
     force: bool = typer.Option(False, "--force", "-F", help="Replace an existing OUTPUT_HDF5"),
     compute_dtype: Optional[str] = typer.Option(
         None, "--compute-dtype",
@@ -55,7 +59,9 @@ def embed_cli(
     """Embed a text file as the original 'elmo' command does.
 
     The HDF5 file holds a dataset per line index ("0", "1", ...) and
-    "sentence_to_index", a JSON map from sentence to index."""
+    "sentence_to_index", a JSON map from sentence to index. Under `torchrun
+    --nproc_per_node N` each process embeds its share of the lines (with --gpu-id G,
+    process k of a node on GPU G+k) and the shares are merged into the one OUTPUT_HDF5."""
     try:
         if model is None:
             raise ValueError(Errors.E400)
@@ -64,12 +70,18 @@ def embed_cli(
         mode, shard_k_n = _mode(all_layers, top, average), parse_shard(shard)
         if not input_txt.is_file():
             raise FileNotFoundError(Errors.E404.format(path=input_txt))
-        device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+        from ..devices import default_threads, device_for, set_threads  # torch
         from ..embed_file import embed_file  # torch, h5py
+        from ..embed_ranks import Ranks
+
+        device = device_for(gpu_id)
+        ranks = Ranks.from_env()  # under torchrun: the node's cores shared by its processes
+        set_threads(threads if threads is not None or ranks is None else ranks.threads(default_threads()))
 
         n = embed_file(input_txt, output_hdf5, model, mode=mode, batch_size=batch_size,
                        shard=shard_k_n, device=device, force=force, compute_dtype=compute_dtype)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
-    msg.good(f"Embedded {n} sentences", str(output_hdf5))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: said once, by rank 0
+        msg.good(f"Embedded {n} sentences", str(output_hdf5))

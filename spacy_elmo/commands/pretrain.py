@@ -20,6 +20,8 @@ def pretrain_cli(
     resume: bool = Opt(False, "--resume", "-r", help="Continue the run in OUTPUT_DIR from its checkpoint"),
     force: bool = Opt(False, "--force", "-F", help="Overwrite a different run in OUTPUT_DIR"),
     silent: bool = Opt(False, "--silent", "-s", help="No progress bar or messages"),
+    gpu_id: Optional[int] = Opt(None, "--gpu-id", "-g", help="CUDA device, -1 for CPU (default: training.device of the config, auto)"),
+    threads: Optional[int] = Opt(None, "--threads", "-t", help="CPU threads of torch (default: the cores this process may use; on cores busy with other jobs 1 can be much faster)"),
     # fmt: on
 ):
     """Pretrain an ELMo biLM on raw text.
@@ -28,16 +30,21 @@ def pretrain_cli(
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
-    from spacy.cli._util import parse_config_overrides, show_validation_error
+    from ..config_overrides import config_errors, parse_overrides
 
     from ..output_file import WriteFailed
     from ..pretrain.config import load_config
     from ..pretrain.train import NonFiniteLoss, pretrain
 
-    overrides = parse_config_overrides(ctx.args)
-    with show_validation_error(config_path):
+    from ..devices import set_threads
+
+    overrides = parse_overrides(ctx.args)
+    if gpu_id is not None:
+        overrides["training.device"] = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+    with config_errors(config_path):
         config = load_config(config_path, overrides)
     try:
+        set_threads(threads)
         pretrain(config, output_dir, resume=resume, force=force, silent=silent)
     except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
             WriteFailed) as err:
@@ -50,7 +57,9 @@ def evaluate_cli(
     model_dir: Path = Arg(..., help="Pretraining output dir (or its final/), not a converted pipeline", exists=True, file_okay=False),
     text: str = Arg(..., help="Held-out text: a file, a directory or sotu:heldout"),
     batch_size: int = Opt(32, "--batch-size", "-b", help="Sentences per batch"),
-    device: str = Opt("cpu", "--device", "-d", help="cpu or cuda"),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="CUDA device, -1 for CPU"),
+    device: Optional[str] = Opt(None, "--device", "-d", hidden=True, help="Deprecated: --gpu-id"),
+    threads: Optional[int] = Opt(None, "--threads", "-t", help="CPU threads of torch (default: the cores this process may use; on cores busy with other jobs 1 can be much faster)"),
     mode: str = Opt("sentence", "--mode", "-m", help="sentence: lines alone; stream: state carried"),
     output: Optional[Path] = Opt(None, "--output", "-o", help="Also write the JSON object here"),
     compute_dtype: str = Opt("float32", "--compute-dtype", help="biLM inference format: float32, bfloat16, int8 or auto"),
@@ -66,8 +75,12 @@ def evaluate_cli(
     from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.evaluate import evaluate, evaluation_inputs
 
+    from ..devices import device_for, gpu_id_from_device, set_threads
+
     inputs = evaluation_inputs(model_dir, text)
     try:
+        set_threads(threads)
+        device = device_for(gpu_id if device is None else gpu_id_from_device(device))
         if output is not None:  # before the evaluation, and again once the output is locked
             check_new_output(output, inputs)
         result = evaluate(model_dir, text, batch_size=batch_size, device=device, mode=mode,
@@ -93,14 +106,14 @@ def vocab_cli(
     """Count the training corpus and write the softmax vocabulary.
 
     The vocabulary file has one token per line."""
-    from spacy.cli._util import parse_config_overrides, show_validation_error
+    from ..config_overrides import config_errors, parse_overrides
 
     from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.config import PretrainSettings, load_config
     from ..pretrain.vocab import corpus_inputs, corpus_vocab
 
-    with show_validation_error(config_path):
-        config = load_config(config_path, parse_config_overrides(ctx.args))
+    with config_errors(config_path):
+        config = load_config(config_path, parse_overrides(ctx.args))
     try:
         settings = PretrainSettings.from_config(config)
         inputs = [config_path, *corpus_inputs(settings)]

@@ -1,12 +1,11 @@
-"""Thinc's PyTorchShim for the biLM, keeping the core's weight caches true after updates.
+"""Thinc's PyTorchShim for the biLM: the optimizer updates trainable parameters only.
 
-The core caches values derived from the weights (token vectors, packed weights, the
-shared first LSTM step, sequence outputs), each kept with the ``bilm.weights_version``
-it was made at. Thinc's optimizer writes new weights in place through numpy views,
-which torch does not see, so ``finish_update`` bumps that version itself. Only our
-counter changes: torch's own version counters stay as they are, so the graph of the
-same step, which spaCy's listeners backpropagate through after the component's
-``finish_update`` (``Language.update``), is still accepted by autograd.
+Thinc's ``finish_update`` writes every parameter that holds a gradient through a numpy
+view, which torch's version counters do not see. A frozen biLM (``requires_grad`` off:
+the component without ``fine_tune``) keeps values derived from its weights across calls
+while those counters say its tensors are unchanged (``spacy_elmo.nn.derived``), so a
+frozen parameter is never written here: its gradient, if any, is dropped. A trainable
+biLM keeps nothing across calls, so the optimizer's writes need no notice.
 """
 from thinc.api import PyTorchShim
 
@@ -15,7 +14,7 @@ class BiLMShim(PyTorchShim):
     """PyTorchShim around a ``CachedBiLM`` (see the module docstring)."""
 
     def finish_update(self, optimizer) -> None:
-        changed = any(p.grad is not None for p in self._model.parameters())  # frozen: none
+        for param in self._model.parameters():
+            if not param.requires_grad:
+                param.grad = None
         super().finish_update(optimizer)
-        if changed:
-            self._model.reset_cache()  # bumps bilm.weights_version

@@ -14,6 +14,7 @@ from ..nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .bilm_layer import BiLMLayer, cached_bilm
 from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
+from .torch_module import one_thread_in_workers
 from .sequences import Window, batches_by_length, plan_windows
 
 
@@ -50,11 +51,15 @@ class ElmoSettings:
 def ElmoModel(options: ElmoOptions, settings: ElmoSettings) -> Model[List[Doc], List[ElmoData]]:
     """The biLM built from ``options`` (random weights until the component's initialize).
 
-    Unless fine-tuned, outputs of LM sequences already seen come from a feature cache.
+    Unless fine-tuned, the biLM is frozen (no parameter requires grad), so the values
+    derived from its weights are kept across calls while they stay true
+    (``spacy_elmo.nn.derived``), and outputs of LM sequences already seen come from a
+    feature cache.
     """
     budget = 0 if settings.fine_tune else settings.feature_cache_bytes  # fine-tuned: never
     features = FeatureCache(budget, settings.feature_cache_dtype)
-    bilm_layer = BiLMLayer(BiLM(options).set_compute_dtype(settings.compute_dtype), features=features)
+    bilm = BiLM(options).set_compute_dtype(settings.compute_dtype).requires_grad_(settings.fine_tune)
+    bilm_layer = BiLMLayer(bilm, features=features)
     return Model(
         "elmo", forward, layers=[bilm_layer], refs={"bilm": bilm_layer},
         attrs={"settings": settings, "n_output_layers": options.n_output_layers,
@@ -71,14 +76,6 @@ def bilm_layer(model: Model) -> Model:
 def get_bilm(model: Model) -> BiLM:
     """The PyTorch ``BiLM`` inside an ``ElmoModel`` (shared, not a copy)."""
     return cached_bilm(bilm_layer(model)).bilm
-
-
-def reset_token_cache(model: Model) -> None:
-    """Forget every value derived from the weights (token vectors, sequence outputs,
-    packed weights). Optimizer steps (finish_update), loading weights (load_state_dict,
-    the weight-file readers) and device moves already do; call it after any other
-    in-place edit of the weights (e.g. ``param.add_`` under ``torch.no_grad``)."""
-    cached_bilm(bilm_layer(model)).reset_cache()
 
 
 def feature_cache(model: Model) -> FeatureCache:
@@ -141,6 +138,7 @@ def _run_windows(
     (L+1, len(keys), 2P) to ``place``. Streamed: a batch of windows is dropped once
     placed unless ``train`` needs it for backprop, so the peak is what ``place`` keeps
     plus one batch, however long the docs. Returns the backprop callbacks (train only)."""
+    one_thread_in_workers()  # before any torch op of this process (cache hits included)
     settings: ElmoSettings = model.attrs["settings"]
     check_weights(model)
     windows = plan_windows(docs, settings.max_length, settings.window_overlap)
@@ -178,10 +176,7 @@ def _valid_cache(model: Model) -> Optional[FeatureCache]:
     """The feature cache, emptied if the weights changed since its last use; None when
     it is disabled (budget 0, or a fine-tuned model)."""
     module = cached_bilm(bilm_layer(model))
-    if not module.features.enabled:
-        return None
-    module.features.validate(module.weights_stamp())
-    return module.features
+    return module.valid_features() if module.features.enabled else None
 
 
 def _whole(window: Window) -> bool:

@@ -6,9 +6,10 @@ rounding of batched matmuls, about 1e-7), so a frozen biLM's outputs can be comp
 once and reused, e.g. for every epoch of ``spacy train``: an entry holds the exact
 values of the first computation. Entries are the window's (L+1, len(keys), 2P) layers
 in the cache's dtype; ``nbytes`` counts their bytes plus those of the keys and never
-exceeds ``max_bytes`` (least recently used entries go first). Entries are dropped when
-the weights change (``validate`` compares the biLM's ``weights_version``: the object and
-its value) and on ``clear``.
+exceeds ``max_bytes`` (least recently used entries go first). Entries belong to one
+store of values derived from the biLM's weights (``BiLM.inference_values``):
+``validate`` drops them all when it is given another store, which happens whenever the
+weights changed (see ``spacy_elmo.nn.derived``); ``clear`` drops them too.
 """
 import sys
 from collections import OrderedDict
@@ -30,7 +31,7 @@ class FeatureCache:
         self.max_bytes, self.dtype = int(max_bytes), dtype
         self.hits = self.misses = self.nbytes = 0
         self._entries: "OrderedDict[Key, Tuple[Floats3d, int]]" = OrderedDict()
-        self._stamp: Optional[Tuple] = None
+        self._owner: Optional[object] = None
 
     @property
     def enabled(self) -> bool:
@@ -42,11 +43,12 @@ class FeatureCache:
     def __contains__(self, key: Key) -> bool:
         return key in self._entries
 
-    def validate(self, stamp: Tuple) -> None:
-        """Drop every entry if ``stamp`` (of the biLM's weights) changed since the last call."""
-        if stamp != self._stamp:
+    def validate(self, owner: object) -> None:
+        """Drop every entry unless ``owner`` (the biLM's store of derived values) is the
+        one they were computed with."""
+        if owner is not self._owner:
             self.clear()
-            self._stamp = stamp
+            self._owner = owner
 
     def get(self, key: Key) -> Optional[Floats3d]:
         """The stored layers of ``key`` (marked as recently used), or None."""
@@ -80,7 +82,7 @@ class FeatureCache:
     def __getstate__(self) -> dict:
         # copies and pickles (Model.copy, n_process) start empty: entries are derived data
         state = dict(self.__dict__)
-        state["_entries"], state["nbytes"], state["_stamp"] = OrderedDict(), 0, None
+        state["_entries"], state["nbytes"], state["_owner"] = OrderedDict(), 0, None
         return state
 
 

@@ -7,9 +7,9 @@ from torch import nn
 from ..errors import Errors
 from .embedder import Embedder
 from .lstm import BiLstmStack, State
+from .derived import DerivedValues, StoreSlot
 from .options import ElmoOptions
 from . import precision
-from .packed import WeightsVersion
 from .token_encoder import CharCNNEncoder
 from .token_table import gather_rows
 
@@ -24,22 +24,25 @@ class BiLM(nn.Module):
     stored another state), so a sentence's vectors never depend on the rest of the batch.
     ``forward`` also takes an explicit ``initial_state`` and returns the final one, which
     callers thread through to reproduce the original stateful behaviour.
+
+    Inference reuses values derived from the weights (packed copies, token vectors, ...):
+    ``inference_values`` gives the store a call may use, across calls only while the
+    biLM is frozen (``requires_grad_(False)``) and its tensors unwritten (``derived``).
     """
 
     def __init__(self, options: ElmoOptions) -> None:
         super().__init__()
         self.options = options
-        # shared by every part: the caches of values derived from the weights key on it
-        self.weights_version = WeightsVersion()
         # True once weights were loaded (load_state_dict, the weight-file readers): the
         # spaCy layer refuses to run a biLM whose weights are still random unless allowed.
         self.weights_loaded = False
-        self.token_encoder = CharCNNEncoder(options, self.weights_version)
+        self.token_encoder = CharCNNEncoder(options)
         self.lstm = BiLstmStack(
             options.projection_dim, options.lstm_dim, options.projection_dim,
             options.n_layers, options.cell_clip, options.proj_clip,
-            options.use_skip_connections, options.forget_bias, self.weights_version,
+            options.use_skip_connections, options.forget_bias,
         )
+        self._derived = StoreSlot()
         L, C, P = options.n_layers, options.lstm_dim, options.projection_dim
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
         self.register_buffer("initial_c", torch.zeros(L, 2, C))
@@ -58,7 +61,6 @@ class BiLM(nn.Module):
         self._compute_dtype = compute_dtype
         for layer in self.lstm.layers:
             layer.compute_dtype = compute_dtype
-        self.weights_version.bump()  # outputs change: every cache of them is stale
         return self
 
     @property
@@ -68,6 +70,12 @@ class BiLM(nn.Module):
     @property
     def n_output_layers(self) -> int:
         return self.options.n_output_layers
+
+    def inference_values(self) -> DerivedValues:
+        """The store of derived values for one inference call (see ``derived``): kept
+        across calls while this biLM is frozen and its tensors unchanged, else new."""
+        formats = tuple(layer.compute_dtype for layer in self.lstm.layers)
+        return self._derived.for_call(self, formats)
 
     def default_state(self, batch: int) -> List[State]:
         """The stored initial state, repeated for ``batch`` rows: L x (h, c)."""
@@ -79,21 +87,23 @@ class BiLM(nn.Module):
 
     def forward(
         self, char_ids: torch.Tensor, initial_state: Optional[List[State]] = None,
-        dropout: float = 0.0,
+        dropout: float = 0.0, derived: Optional[DerivedValues] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, List[State]]:
         """char_ids: (B, T, K) token ids (``token_encoder.token_ids``) with boundaries,
         rows left-aligned, padding all 0.
 
         Returns layers (L+1, B, T, 2P) (exactly 0 at padding), mask (B, T) and the final
-        state of every row (in input order).
+        state of every row (in input order). ``derived``: the store of derived values
+        the no-grad paths use (``inference_values()``); None: a fresh one.
         """
         mask = (char_ids > 0).any(dim=-1)
-        tokens = self.token_encoder(char_ids) * mask.unsqueeze(-1).to(torch.float32)
-        return self.contextualize(tokens, mask.sum(dim=1), initial_state, dropout)
+        tokens = self.token_encoder(char_ids, derived) * mask.unsqueeze(-1).to(torch.float32)
+        return self.contextualize(tokens, mask.sum(dim=1), initial_state, dropout, derived)
 
     def contextualize(
         self, tokens: torch.Tensor, lengths: torch.Tensor,
         initial_state: Optional[List[State]] = None, dropout: float = 0.0,
+        derived: Optional[DerivedValues] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, List[State]]:
         """Run the LSTMs over token vectors (B, T, P) zeroed past ``lengths`` (B,)."""
         batch, steps, _ = tokens.shape
@@ -110,7 +120,7 @@ class BiLM(nn.Module):
         x_rev = x.gather(1, reverse.unsqueeze(-1).expand_as(x))
         # (2, T, B, P): forward and backward inputs, each in its own time order
         x_dirs = torch.stack([x, x_rev]).transpose(1, 2).contiguous()
-        outputs, finals = self.lstm(x_dirs, batch_sizes, states, dropout)
+        outputs, finals = self.lstm(x_dirs, batch_sizes, states, dropout, derived)
         mask = (torch.arange(steps).unsqueeze(0) < sorted_len.unsqueeze(1)).to(tokens.device)
         layers = [torch.cat([x, x], dim=-1)]
         for out in outputs:
@@ -125,13 +135,14 @@ class BiLM(nn.Module):
     def contextualize_rows(
         self, vectors: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
         initial_state: Optional[List[State]] = None, dropout: float = 0.0,
+        derived: Optional[DerivedValues] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, List[State]]:
         """``contextualize`` a batch given as distinct token vectors (V, P) and (B, T)
         ids into them, counted from 1: id 0 is padding (a zero vector). Every caller
         (prediction, the spaCy layer, pretraining) runs the char CNN once per distinct
         token and builds its batch here."""
         tokens = gather_rows(vectors, ids)  # (B, T, P), zero at padding
-        return self.contextualize(tokens, lengths, initial_state, dropout)
+        return self.contextualize(tokens, lengths, initial_state, dropout, derived)
 
     def set_initial_state(self, state: Sequence[State]) -> None:
         """Store one state (each h (2, P), c (2, C) per layer) as the start of every call."""
@@ -145,23 +156,17 @@ class BiLM(nn.Module):
         with torch.no_grad():
             self.initial_h.copy_(h)
             self.initial_c.copy_(c)
-        self.weights_version.bump()
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        self.weights_version.bump()  # load_state_dict, on the biLM or a model holding it
-        self.weights_loaded = True
-
-    def _apply(self, fn, *args, **kwargs):
-        out = super()._apply(fn, *args, **kwargs)
-        self.weights_version.bump()  # .to(), .cuda(), .half(): new tensors
-        return out
+        self.weights_loaded = True  # load_state_dict, on the biLM or a model holding it
 
     def embed(self, sentences: Sequence[Sequence[str]], batch_size: int = 64, **kwargs):
         """Embed token lists: a list of float32 arrays (L+1, n_tokens, 2P), one per sentence.
 
         Eval mode, no gradients; sentences are batched sorted by length. See
-        ``spacy_elmo.nn.embedder.Embedder`` for the options (``stateful``, caching).
+        ``spacy_elmo.nn.embedder.Embedder`` for the options (``stateful``, caching);
+        an ``Embedder`` kept across calls also keeps its token vectors.
         """
         return Embedder(self, batch_size=batch_size, **kwargs)(sentences)
 

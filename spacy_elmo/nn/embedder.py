@@ -6,11 +6,11 @@ import numpy
 import torch
 
 from ..errors import Errors
+from .derived import DerivedValues
 from .lexicon import BOS_KEY, EOS_KEY, Key  # noqa: F401  (cache keys of the boundaries)
 from .lstm import State
-from .packed import WeightsVersion
-from .windows import WINDOW_OVERLAP, Piece, plan_pieces
 from .token_table import token_table
+from .windows import WINDOW_OVERLAP, Piece, plan_pieces
 
 if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations need BiLM
     from .bilm import BiLM
@@ -19,8 +19,10 @@ if TYPE_CHECKING:  # bilm imports this module (BiLM.embed): only the annotations
 class TokenCache:
     """A bounded LRU cache of token-encoder outputs, keyed by word.
 
-    The token encoder is context-free, so repeated words are encoded once. Entries are
-    dropped whenever the model's weights change (``bilm.weights_version``).
+    The token encoder is context-free, so repeated words are encoded once. The entries
+    belong to one store of derived values (``bilm.inference_values()``, see
+    ``spacy_elmo.nn.derived``) and are dropped when a lookup comes with another store:
+    they never outlive the weights they were computed from.
     ``hits`` and ``misses`` count the looked-up words found and encoded.
     """
 
@@ -29,14 +31,20 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
         self._vectors: "OrderedDict[Key, torch.Tensor]" = OrderedDict()
-        self._stamp: Optional[Tuple[WeightsVersion, int]] = None
+        self._owner: Optional[DerivedValues] = None
 
-    def lookup(self, bilm: "BiLM", words: Sequence[Key]) -> Dict[Key, torch.Tensor]:
-        """Return {word: (P,) vector} for ``words``, encoding only the missing ones."""
-        stamp = (bilm.weights_version, bilm.weights_version.value)
-        if stamp != self._stamp:
+    def __getstate__(self) -> dict:
+        # copies and pickles start empty: the vectors belong to the original's store
+        return {**self.__dict__, "_vectors": OrderedDict(), "_owner": None}
+
+    def lookup(
+        self, bilm: "BiLM", words: Sequence[Key], derived: DerivedValues
+    ) -> Dict[Key, torch.Tensor]:
+        """Return {word: (P,) vector} for ``words``, encoding only the missing ones with
+        ``bilm`` and the store ``derived`` its vectors belong to."""
+        if derived is not self._owner:
             self._vectors.clear()
-            self._stamp = stamp
+            self._owner = derived
         found = {}
         missing = []
         for word in words:
@@ -49,7 +57,7 @@ class TokenCache:
         self.hits += len(found)
         self.misses += len(missing)
         if missing:
-            found.update(_encode_words(bilm, missing))
+            found.update(_encode_words(bilm, missing, derived))
             if self.max_size > 0:
                 for word in missing:
                     self._vectors[word] = found[word]
@@ -63,11 +71,18 @@ class TokenCache:
 ENCODE_CHUNK = 256
 
 
-def _encode_words(bilm: "BiLM", words: List[Key], chunk: int = ENCODE_CHUNK) -> Dict[Key, torch.Tensor]:
+def _encode_words(
+    bilm: "BiLM", words: List[Key], derived: DerivedValues, chunk: int = ENCODE_CHUNK
+) -> Dict[Key, torch.Tensor]:
+    """Token vectors of ``words``. A lone word is encoded twice over: the encoder's
+    products over two or more rows use the packed weights, whose result for a row does
+    not depend on the other rows, so a word's vector is the same bits whatever it was
+    encoded with (which makes ``embed``'s outputs independent of how work is split)."""
     out: Dict[Key, torch.Tensor] = {}
     for start in range(0, len(words), chunk):
         part = words[start : start + chunk]
-        vectors = bilm.token_encoder(bilm.token_encoder.token_ids(part))
+        ids = bilm.token_encoder.token_ids(part * 2 if len(part) == 1 else part)
+        vectors = bilm.token_encoder(ids, derived)
         out.update(zip(part, vectors))
     return out
 
@@ -87,6 +102,10 @@ class Embedder:
         of this many, as the spaCy component cuts it (``nn/windows.py``; 512 there).
         None: never cut (a stateful embedder never cuts).
     window_overlap (int): tokens shared by consecutive windows (64, < max_length).
+
+    Each call runs on the current weights: a trainable biLM's derived values (packed
+    weights, token vectors) last one call; a frozen one's (``requires_grad_(False)``)
+    are kept across calls until its tensors change (see ``spacy_elmo.nn.derived``).
     """
 
     def __init__(
@@ -141,9 +160,10 @@ class Embedder:
             self.bilm.eval()
         try:
             with torch.inference_mode():
+                derived = self.bilm.inference_values()
                 for start in range(0, len(order), self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    layers = self._run_batch([sequences[i] for i in rows])
+                    layers = self._run_batch([sequences[i] for i in rows], derived)
                     for row, index in enumerate(rows):
                         results[index] = layers[:, row, : len(sequences[index])].cpu().numpy()
         finally:
@@ -151,20 +171,17 @@ class Embedder:
                 self.bilm.train()
         return results  # type: ignore[return-value]
 
-    def _run_batch(self, batch: List[Sequence[Key]]) -> torch.Tensor:
+    def _run_batch(self, batch: List[Sequence[Key]], derived: DerivedValues) -> torch.Tensor:
         bilm = self.bilm
-        words = sorted({w for s in batch for w in s if isinstance(w, str)})
-        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words)
-        # ids: 0 padding, 1 <S>, 2 </S>, then the batch's distinct words
-        rows = torch.stack([vectors[BOS_KEY], vectors[EOS_KEY]] + [vectors[w] for w in words])
-        row_of: Dict[Key, int] = {BOS_KEY: 1, EOS_KEY: 2}
-        row_of.update((w, i + 3) for i, w in enumerate(words))
-        ids = numpy.zeros((len(batch), max(len(s) for s in batch)), dtype=numpy.int64)
-        for row, sequence in enumerate(batch):
-            ids[row, : len(sequence)] = [row_of[k] for k in sequence]
+        keys, ids = token_table(batch)
+        # looked up (encoded when missing) in sorted order: batch order does not matter
+        words = sorted(k for k in keys if isinstance(k, str))
+        vectors = self.cache.lookup(bilm, [BOS_KEY, EOS_KEY] + words, derived)
+        rows = torch.stack([vectors[key] for key in keys])
         lengths = torch.tensor([len(s) for s in batch])
         state = self._batch_state(len(batch)) if self.stateful else None
-        layers, _, finals = bilm.contextualize_rows(rows, torch.from_numpy(ids), lengths, state)
+        layers, _, finals = bilm.contextualize_rows(
+            rows, torch.from_numpy(ids), lengths, state, derived=derived)
         if self.stateful:
             self._keep_state(finals)
         return layers

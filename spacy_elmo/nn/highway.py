@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from . import packed
+from .derived import DerivedValues
 
 
 class Highway(nn.Module):
@@ -19,16 +20,15 @@ class Highway(nn.Module):
     and transform of a layer run as one matmul with pre-packed weights (``packed``).
     """
 
-    def __init__(self, width: int, n_layers: int, version: Optional[packed.WeightsVersion] = None) -> None:
+    def __init__(self, width: int, n_layers: int) -> None:
         super().__init__()
         self.carry = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
         self.transform = nn.ModuleList(nn.Linear(width, width) for _ in range(n_layers))
-        self._packs = packed.PackedWeights(version)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (..., width)
+    def forward(self, x: torch.Tensor, derived: Optional[DerivedValues] = None) -> torch.Tensor:
+        """x: (..., width). ``derived``: where packed weights are kept (see ``derived``)."""
         for k, (carry, transform) in enumerate(zip(self.carry, self.transform)):
-            both = self._packed_layer(k, x)
+            both = self._packed_layer(k, x, derived)
             if both is None:
                 gate = torch.sigmoid(carry(x))
                 x = gate * torch.relu(transform(x)) + (1.0 - gate) * x
@@ -40,9 +40,9 @@ class Highway(nn.Module):
                 x = z[:, x.shape[1] :].relu_().sub_(x).mul_(gate).add_(x)
         return x
 
-    def _packed_layer(self, k: int, x: torch.Tensor):
+    def _packed_layer(self, k: int, x: torch.Tensor, derived: Optional[DerivedValues]):
         """Layer k's [W_carry; W_transform] packed, when x (N > 1, width) needs no grad."""
-        if torch.is_grad_enabled() or x.dim() != 2:
+        if derived is None or torch.is_grad_enabled() or x.dim() != 2:
             return None
         weights = (self.carry[k].weight, self.transform[k].weight)
-        return self._packs.get(f"layer{k}", weights, lambda: torch.cat(weights))
+        return derived.packed(self, f"layer{k}", weights, lambda: torch.cat(weights))

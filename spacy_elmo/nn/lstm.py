@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from . import packed, precision
+from .derived import DerivedValues
 
 # (h, c): h (2, B, P), c (2, B, C); index 0 is the forward direction, 1 the backward one.
 State = Tuple[torch.Tensor, torch.Tensor]
@@ -31,7 +32,6 @@ class BiLstmLayer(nn.Module):
     def __init__(
         self, input_dim: int, cell_dim: int, proj_dim: int,
         cell_clip: float = 0.0, proj_clip: float = 0.0, forget_bias: float = 1.0,
-        version: Optional[packed.WeightsVersion] = None,
     ) -> None:
         super().__init__()
         self.cell_dim, self.proj_dim = cell_dim, proj_dim
@@ -43,12 +43,9 @@ class BiLstmLayer(nn.Module):
         offset = torch.zeros(4 * cell_dim)
         offset[cell_dim : 2 * cell_dim] = forget_bias
         self.register_buffer("forget_offset", offset, persistent=False)
-        self._packs = packed.PackedWeights(version)
         # the number format of the matmuls without autograd (``precision.COMPUTE_DTYPES``);
         # set for the whole biLM by ``BiLM.set_compute_dtype``
         self.compute_dtype = "float32"
-        # (weights version, (x_0, h_0, c_0), h_1, c_1) of the last shared first step
-        self._first: Optional[Tuple] = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -58,7 +55,8 @@ class BiLstmLayer(nn.Module):
         nn.init.zeros_(self.bias)
 
     def forward(
-        self, x: torch.Tensor, batch_sizes: Sequence[int], state: State
+        self, x: torch.Tensor, batch_sizes: Sequence[int], state: State,
+        derived: Optional[DerivedValues] = None,
     ) -> Tuple[torch.Tensor, State]:
         """Run both directions over time-major input.
 
@@ -66,13 +64,16 @@ class BiLstmLayer(nn.Module):
         time order. batch_sizes[t]: rows still active at step t (non-increasing).
         state: initial (h, c). Returns outputs (2, T, B, P), exactly 0 past each row's
         end, and the final state of each row (taken at its last real step).
+        derived: where the no-grad path keeps packed weights and the shared first step
+        (see ``derived``); None: a store for this call only.
         """
         needs_grad = torch.is_grad_enabled() and (
             x.requires_grad or state[0].requires_grad or state[1].requires_grad
             or any(p.requires_grad for p in self.parameters())
         )
         if not needs_grad:
-            return self._forward_no_grad(x, batch_sizes, state)
+            return self._forward_no_grad(
+                x, batch_sizes, state, derived if derived is not None else DerivedValues())
         n_dir, steps, batch, _ = x.shape
         C = self.cell_dim
         # Input-to-gate products for all positions at once: (2, T*B, 4C)
@@ -111,7 +112,7 @@ class BiLstmLayer(nn.Module):
         return (self.bias + self.forget_offset).unsqueeze(1)
 
     def _forward_no_grad(
-        self, x: torch.Tensor, batch_sizes: Sequence[int], state: State
+        self, x: torch.Tensor, batch_sizes: Sequence[int], state: State, derived: DerivedValues
     ) -> Tuple[torch.Tensor, State]:
         """``forward``'s steps without autograd: in place, on the active rows only.
 
@@ -124,66 +125,69 @@ class BiLstmLayer(nn.Module):
         h, c = state[0].clone(), state[1].clone()
         out = x.new_zeros(n_dir, steps, batch, self.proj_dim)
         # the formats of products over several rows and over a single row
-        fmts = precision.formats(self.compute_dtype, x.device)
-        packs = [self._packed_weights(d) if fmts[0] == "float32" else None for d in range(n_dir)]
-        start = self._shared_first_step(x, h, c, out, batch_sizes, packs, fmts)
+        fmts = precision.formats(self.compute_dtype, x.device, self.w_hidden[0].numel())
+        packs = [self._packed_weights(d, derived) if fmts[0] == "float32" else None
+                 for d in range(n_dir)]
+        start = self._shared_first_step(x, h, c, out, batch_sizes, packs, fmts, derived)
         for steps_in_chunk in _gate_chunks(batch_sizes[start:]):
             t0 = start
             start += len(steps_in_chunk)
             # gates[d]: (rows, 4C), the active rows of steps t0.., one step after another
             gates = [
                 self._input_gates(_active_rows(x[d], t0, steps_in_chunk), d, fmts[0],
-                                  packs[d] and packs[d][0])
+                                  packs[d] and packs[d][0], derived)
                 for d in range(n_dir)
             ]
             row = 0
             for t, n in enumerate(steps_in_chunk, start=t0):
                 if n > 0:
                     rows = [g[row : row + n] for g in gates]
-                    out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs, fmts)
+                    out[:, t, :n] = self._step(rows, h[:, :n], c[:, :n], packs, fmts, derived)
                 row += n
         return out, (h, c)
 
-    def _input_gates(self, x: torch.Tensor, d: int, fmt: str, w_packed) -> torch.Tensor:
+    def _input_gates(
+        self, x: torch.Tensor, d: int, fmt: str, w_packed, derived: DerivedValues
+    ) -> torch.Tensor:
         """x (rows, D) @ w_input[d] + bias: (rows, 4C), in ``fmt``."""
         bias = self._gate_bias()[d, 0]
         if fmt == "float32":
             return packed.linear(x, w_packed, self.w_input[d], bias)
-        weight = self._packs.reduced(f"w_input{d}", fmt, lambda: self.w_input[d].t(), lambda: bias)
+        weight = derived.reduced(self, f"w_input{d}", fmt, lambda: self.w_input[d].t())
         return precision.linear(fmt, x, weight, bias)
 
-    def _shared_first_step(self, x, h, c, out, batch_sizes, packs, fmts) -> int:
+    def _shared_first_step(self, x, h, c, out, batch_sizes, packs, fmts, derived: DerivedValues) -> int:
         """Step 0 when every row starts alike (<S>, resp. </S>, from the stored state).
 
-        The usual case: computed for one row, kept (while the weights and that input
-        and state stay the same) and copied to all rows. Returns the steps done (0/1).
+        The usual case: computed for one row, kept in ``derived`` (while that input and
+        state stay the same) and copied to all rows. Returns the steps done (0/1).
         """
         n = batch_sizes[0] if batch_sizes else 0
         start = (x[:, 0, :n], h[:, :n], c[:, :n])
         if n == 0 or not all(bool((v == v[:, :1]).all()) for v in start):
             return 0
         key = [v[:, 0].clone() for v in start]
-        stamp = self._packs.version.value
-        cached = self._first
-        if not (cached and cached[0] == stamp and all(map(torch.equal, cached[1], key))):
+        cached = derived.memo(self, "first_step")
+        if not (cached and all(map(torch.equal, cached[0], key))):
             h1, c1 = h[:, :1].clone(), c[:, :1].clone()
-            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], packs[d] and packs[d][0])
-                     for d in range(x.shape[0])]
-            self._step(gates, h1, c1, packs, fmts)
-            cached = self._first = (stamp, key, h1, c1)
-        h[:, :n] = cached[2]
-        c[:, :n] = cached[3]
-        out[:, 0, :n] = cached[2]
+            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], packs[d] and packs[d][0],
+                                       derived) for d in range(x.shape[0])]
+            self._step(gates, h1, c1, packs, fmts, derived)
+            cached = (key, h1, c1)
+            derived.remember(self, "first_step", cached)
+        h[:, :n] = cached[1]
+        c[:, :n] = cached[2]
+        out[:, 0, :n] = cached[1]
         return 1
 
-    def _step(self, gates: List[torch.Tensor], h, c, packs, fmts) -> torch.Tensor:
+    def _step(self, gates: List[torch.Tensor], h, c, packs, fmts, derived: DerivedValues) -> torch.Tensor:
         """One step of both directions over n rows: gates[d] (n, 4C) input-to-gate
         products; h (2, n, P), c (2, n, C) updated in place. Returns h."""
         fmt = fmts[0] if h.shape[1] > 1 else fmts[1]
         if fmt != "float32":
             for d in range(len(gates)):
                 w_hidden, w_proj = (
-                    self._packs.reduced(f"{name}{d}", fmt, lambda w=w: w[d].t())
+                    derived.reduced(self, f"{name}{d}", fmt, lambda w=w: w[d].t())
                     for name, w in (("w_hidden", self.w_hidden), ("w_proj", self.w_proj))
                 )
                 z = precision.linear(fmt, h[d], w_hidden, add=gates[d])
@@ -195,7 +199,7 @@ class BiLstmLayer(nn.Module):
             for d in range(len(gates)):
                 self._step_one_direction(gates[d], h[d], c[d], packs[d][1], packs[d][2], d)
             return h
-        return self._step_both_directions(torch.stack(gates), h, c)
+        return self._step_both_directions(torch.stack(gates), h, c, derived)
 
     def _cell(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """From the gate sums z (..., 4C), float32: c (..., C) updated (and clipped) in
@@ -210,10 +214,10 @@ class BiLstmLayer(nn.Module):
     def _clip_h(self, h: torch.Tensor) -> torch.Tensor:
         return h.clamp_(-self.proj_clip, self.proj_clip) if self.proj_clip else h
 
-    def _packed_weights(self, d: int) -> Tuple[Optional[torch.Tensor], ...]:
+    def _packed_weights(self, d: int, derived: DerivedValues) -> Tuple[Optional[torch.Tensor], ...]:
         """Direction d's (w_input, w_hidden, w_proj), each packed or None."""
         return tuple(
-            self._packs.get(f"{name}{d}", [weight], lambda w=weight: w[d].t())
+            derived.packed(self, f"{name}{d}", [weight], lambda w=weight: w[d].t())
             for name, weight in (("w_input", self.w_input), ("w_hidden", self.w_hidden),
                                  ("w_proj", self.w_proj))
         )
@@ -226,13 +230,15 @@ class BiLstmLayer(nn.Module):
         # h_new: (n, P)
         h.copy_(self._clip_h(packed.linear(self._cell(z, c), w_proj, self.w_proj[d])))
 
-    def _step_both_directions(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def _step_both_directions(
+        self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor, derived: DerivedValues
+    ) -> torch.Tensor:
         """One step of both directions with batched matmuls, where nothing is packed
         (another device, packing off or unavailable): z (2, n, 4C) holds the input gates."""
         z.baddbmm_(h, self.w_hidden)
         # h = cell output (2, n, C) @ w_proj (2, C, P); MKL reads w_proj's short rows (P
         # floats) slowly, a transposed copy faster
-        w_proj_t = self._packs.copy("w_proj_t", lambda: self.w_proj.transpose(1, 2))
+        w_proj_t = derived.value(self, "w_proj_t", lambda: self.w_proj.transpose(1, 2))
         torch.bmm(self._cell(z, c), w_proj_t.transpose(1, 2), out=h)
         self._clip_h(h)
         return h
@@ -263,25 +269,26 @@ class BiLstmStack(nn.Module):
     def __init__(
         self, input_dim: int, cell_dim: int, proj_dim: int, n_layers: int,
         cell_clip: float = 0.0, proj_clip: float = 0.0, use_skip_connections: bool = False,
-        forget_bias: float = 1.0, version: Optional[packed.WeightsVersion] = None,
+        forget_bias: float = 1.0,
     ) -> None:
         super().__init__()
         dims = [input_dim] + [proj_dim] * (n_layers - 1)
         self.layers = nn.ModuleList(
-            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip, forget_bias, version) for d in dims
+            BiLstmLayer(d, cell_dim, proj_dim, cell_clip, proj_clip, forget_bias) for d in dims
         )
         self.use_skip_connections = use_skip_connections
 
     def forward(
         self, x: torch.Tensor, batch_sizes: Sequence[int], states: Sequence[State],
-        dropout: float = 0.0,
+        dropout: float = 0.0, derived: Optional[DerivedValues] = None,
     ) -> Tuple[List[torch.Tensor], List[State]]:
-        """x: (2, T, B, D). Returns each layer's (2, T, B, P) output and final state."""
+        """x: (2, T, B, D). Returns each layer's (2, T, B, P) output and final state.
+        ``derived``: see ``BiLstmLayer.forward``."""
         outputs: List[torch.Tensor] = []
         finals: List[State] = []
         for index, (layer, state) in enumerate(zip(self.layers, states)):
             layer_in = nn.functional.dropout(x, dropout, self.training) if dropout else x
-            out, final = layer(layer_in, batch_sizes, state)
+            out, final = layer(layer_in, batch_sizes, state, derived)
             if self.use_skip_connections and index > 0:
                 out = out + x
             outputs.append(out)

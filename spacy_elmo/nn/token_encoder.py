@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from . import packed
+from .derived import DerivedValues
 from .highway import Highway
 from .lexicon import ByteLexicon, EfmlLexicon, Key
 from .options import ElmoOptions
@@ -37,7 +38,7 @@ class CharCNNEncoder(nn.Module):
     result, is the same as over all ``max_chars - w + 1`` positions.
     """
 
-    def __init__(self, options: ElmoOptions, version: Optional[packed.WeightsVersion] = None) -> None:
+    def __init__(self, options: ElmoOptions) -> None:
         super().__init__()
         self.options = options
         self.char_embedding = nn.Embedding(options.embedding_rows, options.char_dim)
@@ -48,8 +49,7 @@ class CharCNNEncoder(nn.Module):
             nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters
         )
         self.activation = torch.relu if options.activation == "relu" else torch.tanh
-        self._packs = packed.PackedWeights(version)
-        self.highway = Highway(options.n_filters, options.n_highway, self._packs.version)
+        self.highway = Highway(options.n_filters, options.n_highway)
         self.projection = (
             nn.Linear(options.word_dim + options.n_filters, options.projection_dim)
             if options.has_projection
@@ -61,7 +61,6 @@ class CharCNNEncoder(nn.Module):
             if options.token_encoder == "efml" else ByteLexicon(max_chars)
         )
         self.max_width = max(width for width, _ in options.filters)
-        self._conv_cache: Optional[Tuple[int, torch.Tensor, torch.Tensor]] = None
 
     @property
     def output_dim(self) -> int:
@@ -72,57 +71,58 @@ class CharCNNEncoder(nn.Module):
         ids = torch.from_numpy(self.lexicon.ids(words))
         return ids.to(self.char_embedding.weight.device)
 
-    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, token_ids: torch.Tensor, derived: Optional[DerivedValues] = None) -> torch.Tensor:
+        """(..., K) ids -> (..., P) vectors. ``derived``: where the no-grad path keeps the
+        padded filters and packed weights (see ``derived``); None: nothing is kept."""
+        derived = derived if derived is not None else DerivedValues()
         # token_ids: (..., K) -> (N, K)
         lead = token_ids.shape[:-1]
         ids = token_ids.reshape(-1, token_ids.shape[-1])
         word_ids = None
         if self.word_embedding is not None:
             word_ids, ids = ids[:, 0], ids[:, 1:]
-        weight, bias = self._conv_weight()
+        weight, bias = self._conv_weight(derived)
         # features: (N, F)
-        features = self.activation(self._max_over_windows(ids, weight) + bias)
-        features = self.highway(features)
+        features = self.activation(self._max_over_windows(ids, weight, derived) + bias)
+        features = self.highway(features, derived)
         if word_ids is not None:
             # (N, word_dim + F): word part first, as ELMoForManyLangs concatenates
             features = torch.cat([self.word_embedding(word_ids), features], dim=-1)
         if self.projection is not None:
-            features = self._project(features)
+            features = self._project(features, derived)
         return features.reshape(*lead, features.shape[-1])
 
-    def _project(self, features: torch.Tensor) -> torch.Tensor:
+    def _project(self, features: torch.Tensor, derived: DerivedValues) -> torch.Tensor:
         proj = self.projection
         if torch.is_grad_enabled():
             return proj(features)
-        weight = self._packs.get("projection", [proj.weight], lambda: proj.weight)
+        weight = derived.packed(self, "projection", [proj.weight], lambda: proj.weight)
         return packed.linear(features, weight, proj.weight.t(), proj.bias)
 
-    def _matmul(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def _matmul(self, x: torch.Tensor, weight: torch.Tensor, derived: DerivedValues) -> torch.Tensor:
         """x (n, char_dim * W) @ the padded filters (char_dim * W, F), packed without grad."""
         if torch.is_grad_enabled():
             return x @ weight
         params = [conv.weight for conv in self.convs]
-        return packed.linear(x, self._packs.get("convs", params, lambda: weight.t()), weight)
+        return packed.linear(x, derived.packed(self, "convs", params, lambda: weight.t()), weight)
 
-    def _conv_weight(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _conv_weight(self, derived: DerivedValues) -> Tuple[torch.Tensor, torch.Tensor]:
         """All filters zero-padded to width W: (char_dim * W, F), and biases (F,)."""
         params = [p for conv in self.convs for p in (conv.weight, conv.bias)]
-        grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        stamp = self._packs.version.value
-        if not grad and self._conv_cache is not None and self._conv_cache[0] == stamp:
-            return self._conv_cache[1], self._conv_cache[2]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return self._padded_filters()
+        return (derived.value(self, "conv_weight", lambda: self._padded_filters()[0]),
+                derived.value(self, "conv_bias", lambda: self._padded_filters()[1]))
+
+    def _padded_filters(self) -> Tuple[torch.Tensor, torch.Tensor]:
         W = self.max_width
         # conv weights (n, char_dim, w) -> (n, char_dim, W): offsets >= w multiply by 0
         weight = torch.cat(
             [nn.functional.pad(conv.weight, (0, W - conv.weight.shape[2])) for conv in self.convs]
         ).flatten(1).t()
-        bias = torch.cat([conv.bias for conv in self.convs])
-        if not grad:
-            self._conv_cache = (stamp, weight.detach().contiguous(), bias.detach())
-            return self._conv_cache[1], self._conv_cache[2]
-        return weight, bias
+        return weight, torch.cat([conv.bias for conv in self.convs])
 
-    def _max_over_windows(self, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def _max_over_windows(self, ids: torch.Tensor, weight: torch.Tensor, derived: DerivedValues) -> torch.Tensor:
         """max over positions of every filter (before bias and activation): (N, F)."""
         n_rows, max_chars = ids.shape
         # used[r]: chars before row r's trailing run of its last id (the padding)
@@ -132,10 +132,12 @@ class CharCNNEncoder(nn.Module):
         out = weight.new_empty(n_rows, weight.shape[1])
         for start, stop, longest in _length_groups(used[order].tolist()):
             rows = order[start:stop]
-            out[rows] = self._group_max(ids[rows], longest, weight)
+            out[rows] = self._group_max(ids[rows], longest, weight, derived)
         return out
 
-    def _group_max(self, ids: torch.Tensor, longest: int, weight: torch.Tensor) -> torch.Tensor:
+    def _group_max(
+        self, ids: torch.Tensor, longest: int, weight: torch.Tensor, derived: DerivedValues
+    ) -> torch.Tensor:
         """Rows whose padding starts at or before ``longest``: (n, F)."""
         W, max_chars = self.max_width, ids.shape[1]
         if longest + W <= max_chars:
@@ -149,7 +151,7 @@ class CharCNNEncoder(nn.Module):
         # windows: (n, positions, char_dim, W) -> (n * positions, char_dim * W)
         windows = emb.unfold(1, W, 1)
         n, positions = windows.shape[:2]
-        conv = self._matmul(windows.reshape(n * positions, -1), weight).view(n, positions, -1)
+        conv = self._matmul(windows.reshape(n * positions, -1), weight, derived).view(n, positions, -1)
         if mask is not None:
             conv = conv.masked_fill(mask, float("-inf"))
         return conv.amax(dim=1)

@@ -4,6 +4,7 @@ Sections: ``[paths]`` (train, dev, vocab, init_bilm), ``[corpus]`` (lang, tokeni
 ``[model]`` (the ``ElmoOptions`` fields) and ``[training]`` (the loop). Every key has
 a default in ``DEFAULT_CONFIG``; a config file only needs what it changes.
 """
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union, get_type_hints
@@ -31,10 +32,16 @@ lowercase = false
 # pipeline config writes them, but for the token encoder's kind and vocabulary sizes (a
 # run trains the original encoder; n_characters is ElmoOptions' rule, 262).
 _NOT_IN_MODEL = ("@architectures", "n_characters", "token_encoder", "word_dim", "n_words")
-_MODEL_DEFAULTS = {
-    key: value for key, value in model_config_from_options(published_options("original")).items()
-    if key not in _NOT_IN_MODEL
-}
+
+
+def model_section(options: ElmoOptions) -> Dict[str, Any]:
+    """The [model] section describing a biLM of the original kind (``adapt`` reads it
+    from the model it starts from)."""
+    return {key: value for key, value in model_config_from_options(options).items()
+            if key not in _NOT_IN_MODEL}
+
+
+_MODEL_DEFAULTS = model_section(published_options("original"))
 _TRAINING = """
 [training]
 seed = 0
@@ -49,6 +56,7 @@ learning_rate = 0.2
 adagrad_initial_accumulator = 1.0
 schedule = "constant"
 warmup_steps = 0
+frozen_bilm_steps = 0
 grad_clip = 10.0
 dropout = 0.1
 softmax = "sampled"
@@ -73,7 +81,6 @@ CHOICES = {
     ("training", "optimizer"): ("adagrad", "adam"),
     ("training", "schedule"): ("constant", "linear", "cosine"),
     ("training", "softmax"): ("full", "sampled"),
-    ("training", "device"): ("auto", "cpu", "cuda"),
 }
 # Settings that may change when a run is resumed; everything else defines the run.
 RESUMABLE = (
@@ -130,13 +137,16 @@ class TrainingSettings:
     optimizer: "adagrad" (the original) or "adam". learning_rate: (0.2 with Adagrad).
     adagrad_initial_accumulator: (1.0). schedule: "constant", "linear" or "cosine"
     decay to 0 at max_steps, after warmup_steps of linear warm-up.
+    frozen_bilm_steps: the first steps train the softmax only, the biLM's weights do
+    not move (a new softmax on a trained biLM, as ``adapt`` starts one; 0: none).
     grad_clip: global gradient norm (10.0). dropout: LSTM inputs and output (0.1).
     softmax: "sampled" (log-uniform sampler, n_samples words, 8192) or "full".
     vocab_size / min_count: the softmax vocabulary, built from the training corpus.
     checkpoint_every / eval_every / log_every: steps between them (0: never).
     keep_checkpoints: how many checkpoints to keep. eval_batch_size: sentences per
     batch on the dev set. mixed_precision: bfloat16 autocast on CUDA.
-    device: "auto", "cpu" or "cuda".
+    device: "auto", "cpu", "cuda" or "cuda:N" (process k of torchrun: device N+k);
+    the command's --gpu-id sets it (-1: "cpu", N: "cuda:N").
     """
 
     seed: int
@@ -151,6 +161,7 @@ class TrainingSettings:
     adagrad_initial_accumulator: float
     schedule: str
     warmup_steps: int
+    frozen_bilm_steps: int
     grad_clip: float
     dropout: float
     softmax: str
@@ -229,13 +240,18 @@ def _check_training(t: TrainingSettings) -> TrainingSettings:
             raise ValueError(Errors.E301.format(
                 section="training", key=name, expected="a positive integer",
                 found=getattr(t, name)))
-    for name in ("checkpoint_every", "eval_every", "warmup_steps", "max_minutes"):
+    for name in ("checkpoint_every", "eval_every", "warmup_steps", "frozen_bilm_steps",
+                 "max_minutes"):
         if getattr(t, name) < 0:
             raise ValueError(Errors.E301.format(
                 section="training", key=name, expected="0 or more", found=getattr(t, name)))
     if not 0.0 <= t.dropout < 1.0:
         raise ValueError(Errors.E301.format(
             section="training", key="dropout", expected="in [0, 1)", found=t.dropout))
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", t.device):
+        raise ValueError(Errors.E301.format(
+            section="training", key="device", expected="auto, cpu, cuda or cuda:N",
+            found=t.device))
     if t.learning_rate <= 0:
         raise ValueError(Errors.E301.format(
             section="training", key="learning_rate", expected="positive", found=t.learning_rate))
@@ -279,8 +295,10 @@ def load_config(
 
 
 def run_differences(old: Config, new: Config) -> Tuple[str, ...]:
-    """Dotted keys whose values differ between two configs, ignoring ``RESUMABLE``."""
-    flat_old, flat_new = _flatten(old), _flatten(new)
+    """Dotted keys whose values differ between two configs, ignoring ``RESUMABLE``; a
+    setting missing from either (a config written before it existed) is its default."""
+    defaults = Config().from_str(DEFAULT_CONFIG)
+    flat_old, flat_new = _flatten(defaults.merge(old)), _flatten(defaults.merge(new))
     keys = sorted(set(flat_old) | set(flat_new))
     return tuple(k for k in keys if k not in RESUMABLE and flat_old.get(k) != flat_new.get(k))
 

@@ -22,13 +22,18 @@ class Distributed:
 
     @classmethod
     def setup(cls, device: str = "auto") -> "Distributed":
-        """Pick the device ("auto", "cpu", "cuda") and join the process group if any."""
+        """Pick the device ("auto", "cpu", "cuda", "cuda:N") and join the process group if any."""
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-        if device == "cuda" and not torch.cuda.is_available():
+        if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(Errors.E321.format(device=device))
-        use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-        target = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+        use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        first = int(device[5:]) if device.startswith("cuda:") else 0  # --gpu-id N
+        if use_cuda and first + local_rank >= torch.cuda.device_count():
+            raise ValueError(Errors.E431.format(
+                what="training.device", gpu_id=device,
+                found=f"cuda:N with N + processes <= {torch.cuda.device_count()}"))
+        target = torch.device("cuda", first + local_rank) if use_cuda else torch.device("cpu")
         if use_cuda:
             torch.cuda.set_device(target)
         if world_size > 1 and not dist.is_initialized():

@@ -35,13 +35,15 @@ from .vocab import Vocab
 class InitModel:
     """path: what [paths] init_bilm names. kind: which reader read it (for the log).
     bilm: its biLM. head: its softmax's state_dict (weight (K, P), bias (K,)) and vocab
-    its K words, or both None."""
+    its K words, or both None. final: the directory holding the softmax files
+    (lm_head.pt, vocab.txt, config.cfg), or None."""
 
     path: Path
     kind: str
     bilm: BiLM
     head: Optional[Dict[str, torch.Tensor]] = None
     vocab: Optional[List[str]] = None
+    final: Optional[Path] = None
 
     def apply(self, lm: LanguageModel, vocab: Vocab) -> str:
         """Copy the biLM into ``lm`` (char CNN, highway, projection, LSTMs, initial
@@ -62,20 +64,26 @@ def read_init_model(path: str, options: ElmoOptions) -> InitModel:
     """The model at ``path``, checked against the run's [model] ``options``; one error
     (naming ``path`` and what is wrong) otherwise."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(Errors.E650.format(path=path, problem="no such file or directory"))
-    if not path.is_dir():
-        raise ValueError(Errors.E650.format(path=path, problem=Errors.E651))
-    try:
-        model = next(m for m in (read(path) for read in READERS) if m is not None)
-    except UnsafeFileError:  # pickled objects: refused as they are, nothing was run
-        raise
-    except (ValueError, OSError) as err:  # the readers' errors name the file and what is wrong
-        raise ValueError(Errors.E650.format(path=path, problem=err)) from None
+    model = read_model(path, Errors.E650)
     diffs = describe_differences(model.bilm.options, options, "there", "in [model]")
     if diffs:
         raise ValueError(Errors.E652.format(path=path, diffs=diffs))
     return model
+
+
+def read_model(path: Path, error: str = Errors.E650) -> InitModel:
+    """The model at ``path``, whatever its kind (``READERS``); a problem raises one
+    ValueError, ``error`` formatted with ``path`` and the problem."""
+    if not path.exists():
+        raise ValueError(error.format(path=path, problem="no such file or directory"))
+    if not path.is_dir():
+        raise ValueError(error.format(path=path, problem=Errors.E651))
+    try:
+        return next(m for m in (read(path) for read in READERS) if m is not None)
+    except UnsafeFileError:  # pickled objects: refused as they are, nothing was run
+        raise
+    except (ValueError, OSError) as err:  # the readers' errors name the file and what is wrong
+        raise ValueError(error.format(path=path, problem=err)) from None
 
 
 def _pretraining_output(path: Path) -> Optional[InitModel]:
@@ -85,7 +93,7 @@ def _pretraining_output(path: Path) -> Optional[InitModel]:
         vocab = Vocab.from_disk(final / VOCAB_FILE).words
         bilm = bilm_from_directory(final)
         head = _read_head(final / HEAD_FILE, len(vocab), bilm.options.projection_dim)
-        return InitModel(path, "pretraining output", bilm, head, vocab)
+        return InitModel(path, "pretraining output", bilm, head, vocab, final)
     if (path / CHECKPOINTS).is_dir():
         raise ValueError(Errors.E653)
     return None

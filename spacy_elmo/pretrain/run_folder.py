@@ -41,6 +41,8 @@ SECTIONS = {"paths", "corpus", "model", "training"}
 def run_lock(output_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock (creating the folder; removed again if left empty)."""
     created = not output_dir.exists()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(Errors.E336.format(path=output_dir))
     with write_errors(output_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
     lock = output_dir / LOCK_FILE

@@ -274,11 +274,13 @@ class Trainer:
         self._check_finite(float(stats[:2].sum()), "loss")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.step < t.frozen_bilm_steps:  # no gradient: the optimizers leave the biLM as is
+            for param in self.lm.bilm.parameters():
+                param.grad = None
         clip = t.grad_clip if t.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), clip)
         self._check_finite(float(norm), "gradient norm")
         self.optimizer.step()
-        self.lm.bilm.weights_version.bump()  # its cached derived weights (evaluation) are stale
         self.states = finals
         self.step += 1
         self.tokens_seen += int(count[0])
@@ -299,15 +301,20 @@ class Trainer:
                    disable=self.silent or not self.env.is_main)
         window = {"stats": torch.zeros(3, dtype=torch.float64), "start": time.perf_counter()}
         clock, self._elapsed_before = time.perf_counter(), self.elapsed
+        if self.step == 0 and self.softmax_init and self.softmax_init.startswith("reused"):
+            self._evaluate(phase="before")  # continued pretraining: where it starts from
         while self.step < t.max_steps:
             window["stats"] += self.train_step()
             bar.update(1)
             done = self.step == t.max_steps or self._out_of_time(clock)
+            unfrozen = self.step == t.frozen_bilm_steps
             if self.step % t.log_every == 0 or done:
                 self._report(window, bar)
-            if t.eval_every and self.step % t.eval_every == 0:
+            if unfrozen:
+                self._unfreeze()
+            elif t.eval_every and self.step % t.eval_every == 0:
                 self._evaluate()
-            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or done:
+            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or done or unfrozen:
                 self.save()
             if done:
                 break
@@ -339,13 +346,23 @@ class Trainer:
         window["stats"] = torch.zeros(3, dtype=torch.float64)
         window["start"] = time.perf_counter()
 
-    def _evaluate(self) -> None:
+    def _unfreeze(self) -> None:
+        """The end of the softmax warm-up (training.frozen_bilm_steps): logged, the
+        biLM (unchanged so far) evaluated with the warmed-up softmax, and checkpointed."""
+        if self.env.is_main:
+            _log(self.output_dir, {"event": "bilm_unfrozen", "step": self.step})
+        self._evaluate(phase="before")
+
+    def _evaluate(self, phase: Optional[str] = None) -> None:
+        """Held-out perplexity on [paths] dev, logged; ``phase`` "before" marks the
+        biLM a continued run starts from (``adapt`` reports it)."""
         dev = self.settings.paths.dev
         if dev and self.env.is_main:
             result = perplexity(self.lm, self.vocab, self.tokenizer, resolve_paths(dev, "dev"),
                                 self.t.eval_batch_size, self.env.device, warn=False)
             scores = {f"dev_{k}": v for k, v in result.items()}
-            _log(self.output_dir, {"event": "eval", "step": self.step, **scores})
+            extra = {"phase": phase} if phase else {}
+            _log(self.output_dir, {"event": "eval", "step": self.step, **extra, **scores})
         self.env.barrier()
 
     def save(self) -> None:

@@ -1,0 +1,207 @@
+"""`adapt`: a biLM continued on a task's words (.spacy / text), written as a pipeline."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+import torch
+from spacy.tokens import Doc, DocBin
+from spacy.training.converters import conllu_to_docs
+from typer.testing import CliRunner
+
+from spacy_elmo import load_allennlp
+from spacy_elmo.cli import app
+from spacy_elmo.pipeline_files import bilm_from_directory
+from spacy_elmo.pretrain import pretrain
+from spacy_elmo.pretrain.adapt import adapt
+from spacy_elmo.pretrain.checkpoint import load_checkpoint
+from spacy_elmo.pretrain.run_folder import run_lock
+from spacy_elmo.pretrain.task_text import write_task_text
+
+from .conftest import EFML_FIXTURES, EWT, FIXTURES, ROOT, require_conll03
+from .test_pretrain_train import PROVERBS, tiny_config
+
+SMALL = {"training.batch_size": 4, "training.unroll_steps": 10, "training.n_samples": 32,
+         "training.checkpoint_every": 0, "training.keep_checkpoints": 5}
+
+
+@pytest.fixture(scope="module")
+def ewt_blocks():
+    """The sentences of the shipped EWT excerpt, as CoNLL-U blocks (the outside reference)."""
+    text = (EWT / "en_ewt-ud-dev.conllu").read_text(encoding="utf8")
+    return [block for block in text.strip().split("\n\n") if block.strip()]
+
+
+def conllu_docbin(blocks, path: Path, n_sents: int = 10) -> Path:
+    """.spacy as `spacy convert --converter conllu --n-sents N` writes it."""
+    docs = conllu_to_docs("\n\n".join(blocks) + "\n\n", n_sents=n_sents, no_print=True)
+    DocBin(docs=list(docs)).to_disk(path)
+    return path
+
+
+def n_words(blocks) -> int:
+    """Syntactic words of CoNLL-U blocks: lines with an integer id (no ranges, no empty nodes)."""
+    return sum(1 for b in blocks for line in b.splitlines()
+               if line and not line.startswith("#") and line.split("\t")[0].isdigit())
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """The fixture's published-format model: options.json + weights.hdf5, no softmax."""
+    folder = tmp_path_factory.mktemp("published")
+    shutil.copy(FIXTURES / "options.json", folder / "options.json")
+    shutil.copy(FIXTURES / "lm_weights.hdf5", folder / "weights.hdf5")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, published, ewt_blocks):
+    """The fixture adapted on 200 EWT sentences (.spacy), 60 others held out."""
+    data = tmp_path_factory.mktemp("data")
+    train = conllu_docbin(ewt_blocks[:200], data / "train.spacy")
+    dev = conllu_docbin(ewt_blocks[200:260], data / "dev.spacy")
+    output = tmp_path_factory.mktemp("adapted") / "out"
+    result = adapt(published, train, output, steps=16, dev=dev, overrides=SMALL, silent=True)
+    return result, published
+
+
+def test_adapt_counts_the_task_words(adapted, ewt_blocks):
+    result, _ = adapted
+    assert (result.train.docs, result.train.sentences) == (20, 200)
+    assert result.train.words == n_words(ewt_blocks[:200])
+    lines = (result.run_dir / "corpus" / "train.txt").read_text(encoding="utf8").splitlines()
+    first = [line.split("\t")[1] for line in ewt_blocks[0].splitlines()
+             if line and line.split("\t")[0].isdigit()]
+    assert len(lines) == 200 and lines[0].split() == first
+
+
+def test_softmax_warmup_freezes_the_bilm_until_it_ends(adapted):
+    """One pass over 200 sentences' words is more than 16 // 4 steps: the warm-up is 4."""
+    result, published = adapted
+    assert result.softmax == "new" and result.warmup_steps == 4
+    source = load_allennlp(published / "options.json", published / "weights.hdf5").state_dict()
+    warm = load_checkpoint(result.run_dir / "checkpoints" / "step-00000004.pt")["model"]
+    for name, value in source.items():
+        assert torch.equal(warm[f"bilm.{name}"], value), name
+    log = list(srsly.read_jsonl(result.run_dir / "log.jsonl"))
+    assert {"event": "bilm_unfrozen", "step": 4} in log
+
+
+def test_adaptation_changes_the_bilm_and_lowers_perplexity(adapted):
+    result, published = adapted
+    source = load_allennlp(published / "options.json", published / "weights.hdf5").state_dict()
+    final = load_allennlp(result.run_dir / "final" / "options.json",
+                          result.run_dir / "final" / "weights.hdf5").state_dict()
+    changed = [name for name, value in source.items() if not torch.equal(final[name], value)]
+    assert "lstm.layers.0.w_input" in changed or len(changed) > len(source) // 2
+    assert result.after["average"] < result.before["average"]
+    assert result.before["n_tokens"] == result.after["n_tokens"] > 0
+    # OUTPUT is the pipeline with the adapted weights (and no second copy under final/)
+    nlp = spacy.load(result.pipeline)
+    assert "elmo" in nlp.pipe_names and not (result.run_dir / "final" / "pipeline").exists()
+    loaded = bilm_from_directory(result.pipeline).state_dict()
+    assert all(torch.equal(loaded[name], final[name]) for name in final)
+
+
+@pytest.mark.slow
+def test_resume_continues_the_run_and_keeps_its_warmup(tmp_path, published, ewt_blocks):
+    train = conllu_docbin(ewt_blocks[:40], tmp_path / "train.spacy")
+    output = tmp_path / "out"
+    first = adapt(published, train, output, steps=4, overrides=SMALL, silent=True)
+    assert first.warmup_steps == 1  # 4 // 4: less than one pass over 40 sentences
+    with pytest.raises(ValueError, match=r"\[E310\]"):
+        adapt(published, train, output, steps=8, overrides=SMALL, silent=True)
+    second = adapt(published, train, output, steps=8, overrides=SMALL, resume=True, silent=True)
+    assert second.warmup_steps == 1  # the run's own, not 8 // 4
+    log = list(srsly.read_jsonl(output / "run" / "log.jsonl"))
+    assert [r["step"] for r in log if r.get("event") == "resume"] == [4]
+    assert max(r.get("step", 0) for r in log) == 8
+    assert [r.get("event") for r in log].count("adapted") == 2
+
+
+@pytest.mark.slow
+def test_adapt_keeps_a_pretraining_outputs_softmax(tmp_path):
+    corpus = tmp_path / "proverbs.txt"
+    corpus.write_text("\n".join(PROVERBS * 4) + "\n", encoding="utf8")
+    source = pretrain(tiny_config(corpus), tmp_path / "source", silent=True).parent
+    task = tmp_path / "task.txt"
+    task.write_text("the bold fox saves nine birds\nbetter the worm than never\n", encoding="utf8")
+    result = adapt(source, task, tmp_path / "out", steps=3, dev=task, silent=True)
+    assert (result.softmax, result.warmup_steps) == ("kept", 0)
+    # the run's vocabulary is the source's, so its softmax was reused, and evaluated first
+    assert (result.run_dir / "vocab.txt").read_text() == (source / "final" / "vocab.txt").read_text()
+    log = list(srsly.read_jsonl(result.run_dir / "log.jsonl"))
+    assert [r["step"] for r in log if r.get("phase") == "before"] == [0]
+    assert result.before is not None and result.after is not None
+    # [model] came from the source; [training] from its run (batch_size 4), max_steps ours
+    saved = (result.run_dir / "config.cfg").read_text()
+    assert "batch_size = 4" in saved and "max_steps = 3" in saved and "lstm_dim = 32" in saved
+
+
+def test_task_text_sentences_as_docs_mark_them(tmp_path):
+    nlp = spacy.blank("en")
+    marked = Doc(nlp.vocab, words=["A", "b", ".", "C", "d"], sent_starts=[1, 0, 0, 1, 0])
+    unmarked = Doc(nlp.vocab, words=["e", " ", "f"], spaces=[False, False, False])
+    DocBin(docs=[marked, unmarked]).to_disk(tmp_path / "a.spacy")
+    (tmp_path / "b.txt").write_text("Hello, world!\n\nBye.\n", encoding="utf8")
+    stats = write_task_text(tmp_path / "a.spacy", tmp_path / "a.txt", "en")
+    assert (tmp_path / "a.txt").read_text() == "A b .\nC d\ne f\n"
+    assert (stats.docs, stats.sentences, stats.words) == (2, 3, 7)
+    stats = write_task_text(tmp_path / "b.txt", tmp_path / "b.out", "en")
+    assert (tmp_path / "b.out").read_text() == "Hello , world !\nBye .\n"
+    assert (stats.docs, stats.sentences, stats.words) == (3, 2, 6)  # the blank line: no words
+
+
+@pytest.mark.slow
+def test_conll03_train_words_are_its_sentences(tmp_path):
+    """What adapt-bilm reads of CoNLL-2003 train, converted as the project converts it."""
+    conll03 = require_conll03()
+    project = ROOT / "project"
+    run = subprocess.run([sys.executable, "scripts/convert_conll03.py", str(conll03 / "eng.train"),
+                          str(tmp_path / "train.spacy"), "--n-sents", "10"],
+                         cwd=project, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    stats = write_task_text(tmp_path / "train.spacy", tmp_path / "train.txt", "en")
+    # Tjong Kim Sang and De Meulder (2003), table 1: the English training set
+    assert (stats.sentences, stats.words) == (14041, 203621)
+    lines = (tmp_path / "train.txt").read_text(encoding="utf8").splitlines()
+    assert lines[0] == "EU rejects German call to boycott British lamb ."
+
+
+def run_cli(*args) -> str:
+    result = CliRunner().invoke(app, ["adapt", *map(str, args)])
+    assert result.exit_code == 1, result.output
+    return " ".join(result.output.split())
+
+
+def test_errors_are_one_coded_line(tmp_path, published):
+    task = tmp_path / "task.txt"
+    task.write_text("a b c\n", encoding="utf8")
+    assert "[E366]" in run_cli(published, task, published / "out")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("keep me")
+    assert "[E367]" in run_cli(published, task, tmp_path / "taken")
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "keep me"
+    (tmp_path / "bad.spacy").write_bytes(b"not a docbin")
+    assert "[E362]" in run_cli(published, tmp_path / "bad.spacy", tmp_path / "o1")
+    assert "[E360]" in run_cli(published, tmp_path / "missing", tmp_path / "o2")
+    assert "[E365]" in run_cli(EFML_FIXTURES / "model", task, tmp_path / "o3")
+    assert "[E368]" in run_cli(published, task, tmp_path / "o4", "--steps", "1")
+    assert "[E364]" in run_cli(tmp_path / "taken", task, tmp_path / "o5")
+    # failed new adaptations leave nothing behind
+    assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4", "o5"))
+
+
+def test_a_run_in_progress_keeps_its_text(tmp_path, published):
+    """Another process holds OUTPUT/run's lock (it trains there): its corpus stays as it is."""
+    task = tmp_path / "task.txt"
+    task.write_text("a b c\n", encoding="utf8")
+    run = tmp_path / "out" / "run"
+    (run / "corpus").mkdir(parents=True)
+    (run / "corpus" / "train.txt").write_text("the other run's words\n")
+    with run_lock(run):
+        assert "[E334]" in run_cli(published, task, tmp_path / "out", "--resume")
+    assert (run / "corpus" / "train.txt").read_text() == "the other run's words\n"
