@@ -131,3 +131,14 @@ def test_spacy_package_installs_and_loads(saved_pipeline, tmp_path):
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(target)],
                             check=True, capture_output=True, text=True)
     assert result.stdout.strip() == "(3, 2, 16)"
+
+
+def test_a_pipeline_and_its_component_pickle(nlp):
+    """The component's weak reference to its pipeline (replace_listeners) is not pickled."""
+    import pickle
+
+    expected = nlp("two words")._.elmo_vectors
+    loaded = pickle.loads(pickle.dumps(nlp))
+    numpy.testing.assert_allclose(loaded("two words")._.elmo_vectors, expected, atol=1e-6)
+    component = pickle.loads(pickle.dumps(nlp.get_pipe("elmo")))
+    assert component._nlp() is None and nlp.get_pipe("elmo")._nlp() is nlp
