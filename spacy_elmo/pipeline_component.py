@@ -40,11 +40,13 @@ store_layers = null
 dtype = "float32"
 set_doc_vectors = false
 """
-DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
-DEFAULT_CONFIG["elmo"]["model"] = {
-    **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
-}
+DEFAULT_CONFIG = Config({"elmo": {
+    **Config().from_str(_SETTINGS_STR)["elmo"],
+    "model": {**model_config_from_options(published_options("original")), **asdict(ElmoSettings())},
+}})
 DTYPES = ("float32", "float16")
+# First bytes of a msgpack map (fixmap 0x80-0x8f, map 16, map 32): a Thinc model's bytes.
+_MSGPACK_MAP_STARTS = {bytes([b]) for b in range(0x80, 0x90)} | {b"\xde", b"\xdf"}
 
 
 @Language.factory(
@@ -306,12 +308,21 @@ class Elmo(TrainablePipe):
         self._load_model(path.read_bytes(), path)
 
     def _load_model(self, data: bytes, source: Union[str, Path]) -> None:
+        """Load the model bytes; a bad file is E109 (E500 for pickled objects), while
+        any other exception (a bug, not a bad file) propagates as itself.
+
+        What means "bad file" is ValueError only: msgpack's errors, Thinc's structure
+        checks, ``torch_files`` (unreadable torch data, state dicts that do not match
+        the model). The one case Thinc does not check, msgpack holding something other
+        than a map, is refused here first (a map's first byte says so)."""
+        if data[:1] not in _MSGPACK_MAP_STARTS:
+            error = "not a serialized Thinc model (msgpack map)"
+            raise ValueError(Errors.E109.format(name=self.name, path=source, error=error))
         try:
             self.model.from_bytes(data)
         except UnsafeFileError as err:  # pickled objects: refused, nothing was run
             raise UnsafeFileError(source, err.reason) from None
-        # msgpack, torch.load and shape errors all mean "corrupt"
-        except (ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
+        except ValueError as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err
 
 

@@ -190,6 +190,15 @@ def test_pretrain_and_vocab_refuse_an_unknown_config_lang(tmp_path, command):
     assert not out.exists()
 
 
+def test_a_segmenter_for_another_language_is_one_line(tmp_path):
+    _fails(_convert(EFML_MODEL, tmp_path / "en", "--lang", "en", "--segmenter", "jieba"), "E720")
+
+
+def test_a_wrong_number_of_paths_is_one_line(tmp_path):
+    text = _fails(_convert(tmp_path / "out"), "E721")
+    assert "convert takes MODEL_DIR OUTPUT_DIR" in text
+
+
 def test_spacy_package_meta_and_readme_say_to_install_spacy_elmo(tiny_files, tmp_path):
     import importlib
 

@@ -42,7 +42,7 @@ def convert_cli(
     It is written beside OUTPUT_DIR and renamed into place when complete; an existing
     non-empty OUTPUT_DIR is replaced only with --force, and only if it is a pipeline."""
     if len(paths) not in (2, 3):
-        msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
+        msg.fail(Errors.E721.format(found=" ".join(map(str, paths))), exits=1)
     from ..convert import convert_efml_to_pipeline, convert_to_pipeline  # spaCy, torch
 
     settings = {"lang": lang, "segmenter": segmenter, "force": force, "license": license,
