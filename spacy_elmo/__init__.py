@@ -43,13 +43,16 @@ def _started_as_command_line() -> bool:
     """Whether this import is ``python -m spacy_elmo ...`` (runpy imports the package
     while ``sys.argv[0]`` is still "-m") or the ``spacy-elmo`` script starting. The
     commands import what they need, the pipeline factory installs the extensions."""
-    if sys.argv and sys.argv[0] == "-m":
+    argv = getattr(sys, "argv", None) or [""]  # embedded interpreters may have none
+    if argv[0] == "-m":
         args = getattr(sys, "orig_argv", [])
         return any(a == "-m" and b.split(".")[0] == __name__ for a, b in zip(args, args[1:]))
-    return bool(sys.argv) and Path(sys.argv[0]).stem == "spacy-elmo"
+    return Path(argv[0]).stem == "spacy-elmo"
 
 
 # doc._.elmo and the other attributes exist as soon as the package is imported, so docs
 # read back in a new process (DocBin(store_user_data=True), Doc.from_bytes) have them.
 if not _started_as_command_line():
-    __getattr__("install_extensions")()
+    from .extensions import install_extensions
+
+    install_extensions()

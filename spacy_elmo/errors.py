@@ -172,16 +172,9 @@ class Errors(metaclass=_WithCodes):
     E622 = "ELMoForManyLangs weights file {path}, tensor '{key}' is not finite floating point."
     E623 = "ELMoForManyLangs file {path} not found."
     E624 = "ELMoForManyLangs file {path} is not valid JSON: {error}"
-    E625 = (
-        "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
-    )
     E627 = (
         "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
         "{first}. Each id and each token must appear once."
-    )
-    E626 = (
-        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
-        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
     )
 
     # Downloading published models (spacy_elmo/download.py): E800-E849
@@ -327,6 +320,9 @@ class Errors(metaclass=_WithCodes):
         "a dev text or set paths.dev = null. Nothing was written."
     )
 
+    # published architectures by name (nn/options.py; core-caches): E040-E049
+    E040 = "Unknown architecture '{size}': use one of {known}."
+
     # Adapting a biLM to a task's text (spacy_elmo/pretrain/adapt.py, task_text.py): E360-E399
     E360 = "Task data {path} not found: give a .spacy file, a text file or a folder of them."
     E361 = "Task data folder {path} holds no .spacy or text files."
@@ -458,6 +454,13 @@ class Errors(metaclass=_WithCodes):
     E431 = "{what} {gpu_id}: no such device; use {found}."
     E432 = "--threads must be a positive integer, found {value}."
     E433 = "--device must be cpu, cuda or cuda:N (deprecated: use --gpu-id -1 or N), found '{device}'."
+    # the same block, codes of core-caches (E625/E626 sat among the ELMoForManyLangs
+    # model errors): E720-E729
+    E720 = "--segmenter applies to Chinese pipelines only (lang 'zh'), found lang '{lang}'."
+    E721 = (
+        "convert takes MODEL_DIR OUTPUT_DIR (an ELMoForManyLangs model folder) or "
+        "OPTIONS_JSON WEIGHTS_HDF5 OUTPUT_DIR (the original format); found {found}."
+    )
 
     # Safety of loading and writing files, clean command errors: E500-E549
     E500 = (
@@ -501,6 +504,11 @@ class Errors(metaclass=_WithCodes):
         "{what} {path}, line {line}: invalid UTF-8 ({error}). Every command refuses invalid "
         "UTF-8: fix or remove the line (e.g. iconv -c -f utf-8 -t utf-8)."
     )
+    # core-caches (issue 21): torch modules in Thinc layers, config overrides: E722-E729
+    E722 = "The saved weights do not fit the model built from the config: {error}"
+    E723 = "Thinc layer '{name}' holds no torch module in its shim."
+    E724 = "Invalid config override '{arg}': use --section.key value or --section.key=value."
+    E725 = "Config validation error in {path}:"
 
     # listener (spacy-elmo.ElmoListener): E200-E299
     E200 = (

@@ -23,6 +23,6 @@ def check_segmenter(segmenter: Optional[str], lang: str) -> None:
     if segmenter is None:
         return
     if lang != "zh":
-        raise ValueError(Errors.E625.format(lang=lang))
+        raise ValueError(Errors.E720.format(lang=lang))
     if segmenter not in SEGMENTERS:
         raise ValueError(Errors.E426.format(segmenter=segmenter, known=", ".join(SEGMENTERS)))

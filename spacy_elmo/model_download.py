@@ -313,7 +313,7 @@ def _check_lang(lang: str, segmenter: Optional[str]) -> None:
     except ImportError:
         raise ValueError(Errors.E821.format(lang=lang)) from None
     if segmenter is not None and lang != "zh":
-        raise ValueError(Errors.E625.format(lang=lang))
+        raise ValueError(Errors.E720.format(lang=lang))
     config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
     try:  # some tokenizers need a package of their own (ja: SudachiPy, zh jieba: jieba, ...)
         spacy.blank(lang, config=config)

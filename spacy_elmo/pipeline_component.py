@@ -40,11 +40,13 @@ store_layers = null
 dtype = "float32"
 set_doc_vectors = false
 """
-DEFAULT_CONFIG = Config().from_str(_SETTINGS_STR)
-DEFAULT_CONFIG["elmo"]["model"] = {
-    **model_config_from_options(published_options("original")), **asdict(ElmoSettings()),
-}
+DEFAULT_CONFIG = Config({"elmo": {
+    **Config().from_str(_SETTINGS_STR)["elmo"],
+    "model": {**model_config_from_options(published_options("original")), **asdict(ElmoSettings())},
+}})
 DTYPES = ("float32", "float16")
+# First bytes of a msgpack map (fixmap 0x80-0x8f, map 16, map 32): a Thinc model's bytes.
+_MSGPACK_MAP_STARTS = {bytes([b]) for b in range(0x80, 0x90)} | {b"\xde", b"\xdf"}
 
 
 @Language.factory(
@@ -92,7 +94,7 @@ class Elmo(TrainablePipe):
     ) -> None:
         self.vocab, self.model, self.name = vocab, model, name
         # the pipeline whose config nlp.replace_listeners edits (write_replaced_config)
-        self._nlp = None if nlp is None else weakref.ref(nlp)
+        self._nlp = _PipelineRef(nlp)
         n_layers = model.attrs["n_output_layers"]
         if dtype not in DTYPES:
             raise ValueError(Errors.E100.format(name=name, dtype=dtype))
@@ -151,7 +153,7 @@ class Elmo(TrainablePipe):
         which would rebuild a bare biLM on load ("mismatched structure"); write there
         instead the "spacy-elmo.ElmoStandalone.v1" block that builds the layers now in
         place (the biLM copy, then the listener's own mix and dropout)."""
-        nlp = None if self._nlp is None else self._nlp()
+        nlp = self._nlp()
         if nlp is not None and self.name in nlp.component_names and nlp.get_pipe(self.name) is self:
             model_config = nlp.get_pipe_config(self.name)["model"]
             block = standalone_config(model_config, getattr(listener, "mix_settings", {}))
@@ -270,7 +272,7 @@ class Elmo(TrainablePipe):
         """
         validate_get_examples(get_examples, "Elmo.initialize")
         if nlp is not None:
-            self._nlp = weakref.ref(nlp)
+            self._nlp = _PipelineRef(nlp)
         self.model.initialize()
         bilm = get_bilm(self.model)
         if weights is not None:
@@ -306,13 +308,36 @@ class Elmo(TrainablePipe):
         self._load_model(path.read_bytes(), path)
 
     def _load_model(self, data: bytes, source: Union[str, Path]) -> None:
+        """Load the model bytes; a bad file is E109 (E500 for pickled objects), while
+        any other exception (a bug, not a bad file) propagates as itself.
+
+        What means "bad file" is ValueError only: msgpack's errors, Thinc's structure
+        checks, ``torch_files`` (unreadable torch data, state dicts that do not match
+        the model). The one case Thinc does not check, msgpack holding something other
+        than a map, is refused here first (a map's first byte says so)."""
+        if data[:1] not in _MSGPACK_MAP_STARTS:
+            error = "not a serialized Thinc model (msgpack map)"
+            raise ValueError(Errors.E109.format(name=self.name, path=source, error=error))
         try:
             self.model.from_bytes(data)
         except UnsafeFileError as err:  # pickled objects: refused, nothing was run
             raise UnsafeFileError(source, err.reason) from None
-        # msgpack, torch.load and shape errors all mean "corrupt"
-        except (ValueError, KeyError, TypeError, RuntimeError, EOFError) as err:
+        except ValueError as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err
+
+
+class _PipelineRef:
+    """A weak reference to a pipeline that pickles (as a dead one: a pickled component,
+    e.g. for spawned n_process workers, has no pipeline config to edit)."""
+
+    def __init__(self, nlp: Optional[Language] = None) -> None:
+        self._ref = None if nlp is None else weakref.ref(nlp)
+
+    def __call__(self) -> Optional[Language]:
+        return None if self._ref is None else self._ref()
+
+    def __reduce__(self):
+        return (_PipelineRef, ())
 
 
 def _replace_first(config: Dict[str, Any], target: Any, value: Any) -> bool:

@@ -97,10 +97,18 @@ def serialize_state(module: torch.nn.Module) -> bytes:
 
 def deserialize_state(module: torch.nn.Module, data: bytes, device) -> torch.nn.Module:
     """Load ``serialize_state`` bytes into ``module`` (weights_only) and move it to
-    ``device``; NaN or Inf weights are refused (E530)."""
-    state = load_tensors(data, "<serialized model>", map_location=device)
-    check_finite(state, "<serialized model>")
-    module.load_state_dict(state)
+    ``device``; NaN or Inf weights are refused (E530). Bytes that are not a state dict
+    (E531) or one that does not fit ``module`` (E722: torch's load_state_dict reports
+    that as RuntimeError, the only exception caught here) raise ValueError."""
+    name = "<serialized model>"
+    state = load_tensors(data, name, map_location=device)
+    if not isinstance(state, dict):
+        raise ValueError(Errors.E531.format(path=name, found=type(state).__name__))
+    check_finite(state, name)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(Errors.E722.format(error=str(err).strip())) from None
     return module.to(device)
 
 

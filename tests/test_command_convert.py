@@ -188,3 +188,25 @@ def test_pretrain_and_vocab_refuse_an_unknown_config_lang(tmp_path, command):
                                  "--corpus.lang", "qq"])
     assert "[corpus] lang 'qq'" in _fails(result, "E425")
     assert not out.exists()
+
+
+def test_a_segmenter_for_another_language_is_one_line(tmp_path):
+    _fails(_convert(EFML_MODEL, tmp_path / "en", "--lang", "en", "--segmenter", "jieba"), "E720")
+
+
+def test_a_wrong_number_of_paths_is_one_line(tmp_path):
+    text = _fails(_convert(tmp_path / "out"), "E721")
+    assert "convert takes MODEL_DIR OUTPUT_DIR" in text
+
+
+def test_spacy_package_meta_and_readme_say_to_install_spacy_elmo(tiny_files, tmp_path):
+    import importlib
+
+    package = importlib.import_module("spacy.cli.package")  # the module, not the command
+    out = convert_to_pipeline(*tiny_files, tmp_path / "out", license="Apache-2.0",
+                              source="https://example.org/elmo")
+    meta = package.get_meta(out, {})  # what `spacy package` writes into the package
+    assert [r for r in meta["requirements"] if r.startswith("spacy-elmo")] == ["spacy-elmo>=0.1.0"]
+    readme = package.generate_readme(meta)
+    assert "install spacy-elmo first" in readme
+    assert "Apache-2.0" in readme and "https://example.org/elmo" in readme

@@ -75,9 +75,9 @@ def test_a_negative_gpu_id_other_than_minus_one_is_one_line(tiny_pipeline_dir, t
     _fails(result, "E431")
 
 
-@pytest.mark.parametrize("command", ["embed", "evaluate", "pretrain"])
-def test_threads_must_be_positive(command, tiny_pipeline_dir, text_file, tmp_path):
-    args = {"embed": ["embed", str(text_file), str(tmp_path / "o.hdf5"), "--model", str(tiny_pipeline_dir)],
+@pytest.mark.parametrize("command", ["embed", "evaluate", "pretrain", "convert"])
+def test_threads_must_be_positive(command, tiny_pipeline_dir, text_file, tmp_path, tiny_files):
+    args = {"convert": ["convert", *map(str, tiny_files), str(tmp_path / "p")],"embed": ["embed", str(text_file), str(tmp_path / "o.hdf5"), "--model", str(tiny_pipeline_dir)],
             "evaluate": ["evaluate", str(tiny_pipeline_dir), str(text_file)],
             "pretrain": ["pretrain", str(TINY_CONFIG), str(tmp_path / "run"), "--paths.train", str(text_file)]}
     _fails(runner.invoke(app, [*args[command], "--threads", "0"]), "E432")

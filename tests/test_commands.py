@@ -209,3 +209,20 @@ def test_version_is_the_installed_package_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"spacy-elmo {importlib.metadata.version('spacy-elmo')}"
+
+
+@pytest.mark.parametrize("argv,orig_argv,expected", [
+    (["-m", "--help"], ["python", "-X", "importtime", "-m", "spacy_elmo", "--help"], True),
+    (["/venv/bin/spacy-elmo", "--help"], ["python", "/venv/bin/spacy-elmo", "--help"], True),
+    (["-m", "-q"], ["python", "-m", "pytest", "-q"], False),  # another -m program imports us
+    (["script.py"], ["python", "script.py"], False),
+    ([], [], False),
+])
+def test_only_the_command_line_skips_installing_the_extensions(monkeypatch, argv, orig_argv, expected):
+    """``import spacy_elmo`` installs doc._.elmo & co. everywhere but in the command line's
+    own start (python -m spacy_elmo, the spacy-elmo script), which must not import spaCy."""
+    import spacy_elmo
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    assert spacy_elmo._started_as_command_line() is expected

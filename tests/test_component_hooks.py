@@ -23,6 +23,7 @@ def test_similarity_on_a_converted_pipeline_gives_no_warning(nlp):
     assert all(-1.0 <= v <= 1.0 for v in values)
 
 
+@pytest.mark.slow  # a new interpreter and two worker processes
 def test_multiprocess_pipe_gives_no_w109(tiny_pipeline_dir):
     # a fresh interpreter: under pytest the workers inherit its warning capture
     code = ("import spacy\n"

@@ -131,3 +131,34 @@ def test_spacy_package_installs_and_loads(saved_pipeline, tmp_path):
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(target)],
                             check=True, capture_output=True, text=True)
     assert result.stdout.strip() == "(3, 2, 16)"
+
+
+def test_model_bytes_that_are_not_a_thinc_model_are_e109(tiny_pipeline_dir, tmp_path):
+    import srsly
+    from spacy_elmo.pipeline_component import Elmo  # noqa: F401  (the factory)
+
+    elmo = spacy.load(tiny_pipeline_dir).get_pipe("elmo")
+    for data in (srsly.msgpack_dumps(5), srsly.msgpack_dumps([1, 2]), b"\x93garbage", b""):
+        with pytest.raises(ValueError, match=r"^\[E109\] Component 'elmo'"):
+            elmo.from_bytes(srsly.msgpack_dumps({"model": data, "vocab": b""}), exclude=["vocab"])
+
+
+def test_a_bug_while_loading_is_not_reported_as_a_corrupt_file(tiny_pipeline_dir, monkeypatch):
+    """Only the exceptions meaning "bad file" (ValueError) become E109 (issue 21)."""
+    def broken(module, data, device):
+        raise TypeError("a bug, not a bad file")
+
+    monkeypatch.setattr("spacy_elmo.layers.bilm_layer.deserialize_state", broken)
+    with pytest.raises(TypeError, match="a bug, not a bad file"):
+        spacy.load(tiny_pipeline_dir)
+
+
+def test_a_pipeline_and_its_component_pickle(nlp):
+    """The component's weak reference to its pipeline (replace_listeners) is not pickled."""
+    import pickle
+
+    expected = nlp("two words")._.elmo_vectors
+    loaded = pickle.loads(pickle.dumps(nlp))
+    numpy.testing.assert_allclose(loaded("two words")._.elmo_vectors, expected, atol=1e-6)
+    component = pickle.loads(pickle.dumps(nlp.get_pipe("elmo")))
+    assert component._nlp() is None and nlp.get_pipe("elmo")._nlp() is nlp

@@ -399,7 +399,7 @@ def test_a_sha256_mismatch(mirror, cache):
     (["http://127.0.0.1:9/x_weights.hdf5", "--base-url", "http://127.0.0.1:9/"], "E814"),
     (["small", "OUT", "--no-convert"], "E818"),
     (["small", "--lang", "qq"], "E821"),
-    (["small", "--segmenter", "jieba"], "E625"),
+    (["small", "--segmenter", "jieba"], "E720"),
     ([], "E822"),
 ])
 def test_bad_requests_are_refused_before_any_download(args, code, cache):

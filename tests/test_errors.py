@@ -46,3 +46,23 @@ def test_a_bug_in_a_reader_is_not_reported_as_a_bad_model(tmp_path, monkeypatch)
     monkeypatch.setattr("spacy_elmo.pretrain.init_model.READERS", (broken,) + READERS)
     with pytest.raises(TypeError, match="a bug, not a bad file"):
         read_init_model(str(tmp_path), published_options("small"))
+
+
+def test_an_unknown_published_architecture_is_coded():
+    with pytest.raises(ValueError, match=r"^\[E040\] Unknown architecture 'huge': use one of small, medium, original"):
+        published_options("huge")
+
+
+def test_no_message_is_raised_without_a_code():
+    """Every error raised in the package's code names an Errors code (issue 21): no bare
+    messages. (AttributeError of the package's PEP 562 ``__getattr__`` is Python's own
+    protocol, not a message to a user.)"""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "spacy_elmo"
+    bare = re.compile(r"raise (?!AttributeError)\w*(Error|Exception)\(\s*f?[\"']")
+    found = [f"{path.name}:{n}" for path in root.rglob("*.py")
+             for n, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1)
+             if bare.search(line)]
+    assert found == []

@@ -30,6 +30,8 @@ def convert_cli(
         "from its config.json if it has one)"),
     source: Optional[str] = typer.Option(
         None, "--source", help="Where the biLM comes from (a name or URL), written into meta.json"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", "-t", help="CPU threads of torch (default: the cores this process may use)"),
 ) -> None:
     """Convert an ELMo or ELMoForManyLangs model to a spaCy pipeline.
 
@@ -40,13 +42,16 @@ def convert_cli(
     It is written beside OUTPUT_DIR and renamed into place when complete; an existing
     non-empty OUTPUT_DIR is replaced only with --force, and only if it is a pipeline."""
     if len(paths) not in (2, 3):
-        msg.fail(Errors.E626.format(found=" ".join(map(str, paths))), exits=1)
+        msg.fail(Errors.E721.format(found=" ".join(map(str, paths))), exits=1)
     from ..convert import convert_efml_to_pipeline, convert_to_pipeline  # spaCy, torch
 
     settings = {"lang": lang, "segmenter": segmenter, "force": force, "license": license,
                 "source": source}
+    from ..devices import set_threads
+
     convert = convert_efml_to_pipeline if len(paths) == 2 else convert_to_pipeline
     try:
+        set_threads(threads)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             path = convert(*paths, **settings)

@@ -30,7 +30,7 @@ def pretrain_cli(
     are overridden like `spacy train`: --paths.train corpus.txt --training.max_steps 1000.
     --paths.init_bilm DIR continues pretraining an existing biLM (domain adaptation).
     """
-    from spacy.cli._util import parse_config_overrides, show_validation_error
+    from ..config_overrides import config_errors, parse_overrides
 
     from ..output_file import WriteFailed
     from ..pretrain.config import load_config
@@ -38,10 +38,10 @@ def pretrain_cli(
 
     from ..devices import set_threads
 
-    overrides = parse_config_overrides(ctx.args)
+    overrides = parse_overrides(ctx.args)
     if gpu_id is not None:
         overrides["training.device"] = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
-    with show_validation_error(config_path):
+    with config_errors(config_path):
         config = load_config(config_path, overrides)
     try:
         set_threads(threads)
@@ -106,14 +106,14 @@ def vocab_cli(
     """Count the training corpus and write the softmax vocabulary.
 
     The vocabulary file has one token per line."""
-    from spacy.cli._util import parse_config_overrides, show_validation_error
+    from ..config_overrides import config_errors, parse_overrides
 
     from ..output_file import WriteFailed, atomic_output, check_new_output
     from ..pretrain.config import PretrainSettings, load_config
     from ..pretrain.vocab import corpus_inputs, corpus_vocab
 
-    with show_validation_error(config_path):
-        config = load_config(config_path, parse_config_overrides(ctx.args))
+    with config_errors(config_path):
+        config = load_config(config_path, parse_overrides(ctx.args))
     try:
         settings = PretrainSettings.from_config(config)
         inputs = [config_path, *corpus_inputs(settings)]

@@ -1,16 +1,16 @@
-"""The biLM as a Thinc layer: PyTorchWrapper over LM sequences (lists of token keys).
+"""The biLM as a Thinc layer: a PyTorchWrapper over LM sequences (lists of token keys).
 
 ``BiLMLayer(bilm)``: Model[List[List[Key]], List[Floats3d]]; each input is one LM sequence
 (strings, and the boundary keys ``BOS_KEY``/``EOS_KEY``), each output its (L+1, len, 2P)
 layers. ``convert_inputs`` pads the sequences into a table of distinct words and a (B, T)
 index; ``convert_outputs`` unpads the (L+1, B, T, 2P) result, and pads gradients back.
+``forward`` is PyTorchWrapper's, written here with public API only; in a multiprocessing
+worker it first sets torch to one thread (``torch_module.one_thread_in_workers``).
 """
-import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
-from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats3d
 from torch import nn
 
@@ -20,18 +20,10 @@ from ..nn.token_table import token_table
 from ..torch_files import deserialize_state, serialize_state
 from .bilm_shim import BiLMShim
 from .feature_cache import FeatureCache
+from .torch_module import one_thread_in_workers, torch_module
 
 InT = List[List[Key]]
 OutT = List[Floats3d]
-
-
-def _one_thread_after_fork() -> None:
-    # A forked child (nlp.pipe(n_process=2) on Linux) hangs in its first multi-threaded
-    # torch op once the parent has used torch's OpenMP pool; one thread avoids the pool.
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
 class CachedBiLM(nn.Module):
@@ -83,7 +75,7 @@ def BiLMLayer(
     is its LSTM dropout when fine-tuned. ``features``: the sequence cache the ``elmo``
     model keeps (see ``CachedBiLM``); this layer itself always runs the biLM."""
     return Model(
-        "elmo-bilm", pytorch_forward,
+        "elmo-bilm", forward,
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs,
                "dropout_rate": 0.0},
         shims=[BiLMShim(CachedBiLM(bilm, cache_size, features), serialize_model=serialize_state,
@@ -93,9 +85,22 @@ def BiLMLayer(
 
 
 def cached_bilm(model: Model[InT, OutT]) -> CachedBiLM:
-    """The module a ``BiLMLayer`` runs: the one place that looks inside its shim (an attr
-    or ref would go stale when Thinc copies the layer)."""
-    return model.shims[0]._model
+    """The module a ``BiLMLayer`` runs (an attr or ref would go stale when Thinc copies
+    the layer)."""
+    return torch_module(model)
+
+
+def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Callable]:
+    """Convert the inputs, run the shim (with autograd when training), convert back."""
+    one_thread_in_workers()
+    Xtorch, get_dX = model.attrs["convert_inputs"](model, X, is_train)
+    Ytorch, torch_backprop = model.shims[0](Xtorch, is_train)
+    Y, get_dYtorch = model.attrs["convert_outputs"](model, (X, Ytorch), is_train)
+
+    def backprop(dY: Any) -> Any:
+        return get_dX(torch_backprop(get_dYtorch(dY)))
+
+    return Y, backprop
 
 
 def _convert_inputs(

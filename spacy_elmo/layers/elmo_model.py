@@ -14,6 +14,7 @@ from ..nn.windows import MAX_LENGTH, WINDOW_OVERLAP
 from .bilm_layer import BiLMLayer, cached_bilm
 from .feature_cache import FeatureCache, check_settings
 from .listener import replace_listener
+from .torch_module import one_thread_in_workers
 from .sequences import Window, batches_by_length, plan_windows
 
 
@@ -137,6 +138,7 @@ def _run_windows(
     (L+1, len(keys), 2P) to ``place``. Streamed: a batch of windows is dropped once
     placed unless ``train`` needs it for backprop, so the peak is what ``place`` keeps
     plus one batch, however long the docs. Returns the backprop callbacks (train only)."""
+    one_thread_in_workers()  # before any torch op of this process (cache hits included)
     settings: ElmoSettings = model.attrs["settings"]
     check_weights(model)
     windows = plan_windows(docs, settings.max_length, settings.window_overlap)

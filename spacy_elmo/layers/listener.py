@@ -14,6 +14,7 @@ from thinc.types import Floats3d
 
 from ..data_classes import LISTENER_NAME, ElmoData, get_batch_id
 from ..errors import Errors
+from .torch_module import torch_module
 
 BackpropT = Optional[Callable[[List[Floats3d]], List[Doc]]]
 
@@ -144,6 +145,6 @@ def learned_mixes(nlp) -> dict:
 
 
 def _mix_values(node: Model) -> dict:
-    module = node.shims[0]._model  # the torch ScalarMix (PyTorchWrapper keeps no other handle)
+    module = torch_module(node)  # the torch ScalarMix
     return {"weights": [float(w) for w in module.normalized_weights().detach().cpu()],
             "gamma": float(module.gamma.detach().cpu()[0])}

@@ -128,7 +128,7 @@ class BiLstmLayer(nn.Module):
         h, c = state[0].clone(), state[1].clone()
         out = x.new_zeros(n_dir, steps, batch, self.proj_dim)
         # the formats of products over several rows and over a single row
-        fmts = precision.formats(self.compute_dtype, x.device)
+        fmts = precision.formats(self.compute_dtype, x.device, self.w_hidden[0].numel())
         packs = [self._packed_weights(d, derived) if fmts[0] == "float32" else None
                  for d in range(n_dir)]
         start = self._shared_first_step(x, h, c, out, batch_sizes, packs, fmts, derived)

@@ -306,7 +306,7 @@ PUBLISHED = {"small": (1024, 128, 1), "medium": (2048, 256, 1), "original": (409
 def published_options(size: str) -> ElmoOptions:
     """The published architectures by name: "small", "medium" or "original"."""
     if size not in PUBLISHED:
-        raise ValueError(f"Unknown architecture '{size}': use one of {sorted(PUBLISHED)}.")
+        raise ValueError(Errors.E040.format(size=size, known=", ".join(PUBLISHED)))
     lstm_dim, projection_dim, n_highway = PUBLISHED[size]
     return ElmoOptions(
         lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=2, cell_clip=3.0,
