@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from spacy_elmo.efml_format import BUNDLED_CONFIGS
-from spacy_elmo.nn import BiLM, ElmoOptions, Embedder, TokenCache, packed, published_options
+from spacy_elmo.nn import BiLM, ElmoOptions, Embedder, TokenCache, packed, precision, published_options
 from spacy_elmo.nn.lexicon import BOS_KEY, CHAR_SPECIALS, EOS_KEY, WORD_SPECIALS
 
 DEFAULT_CONLLU = (
@@ -275,12 +275,13 @@ def embed_all(bilm: BiLM, sentences, batch: int, chunk: int, cache: TokenCache) 
     return times
 
 
-def run_config(arch: str, batch: int, args: argparse.Namespace) -> Dict:
-    """Time one (architecture, batch size) in this process; check it against float64."""
+def run_config(arch: str, batch: int, args: argparse.Namespace, dtype: str = "float32") -> Dict:
+    """Time one (architecture, batch size, compute dtype) in this process; check it
+    against float64."""
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentences = read_conllu_forms(args.conllu, args.limit)
-    bilm = bench_bilm(arch, sentences)
+    bilm = bench_bilm(arch, sentences).set_compute_dtype(dtype)
     rss_model = max_rss_mb()
     embed_all(bilm, sentences[: 2 * batch], batch, args.chunk, TokenCache())  # warm-up
     passes, cache = [], TokenCache()
@@ -300,7 +301,8 @@ def run_config(arch: str, batch: int, args: argparse.Namespace) -> Dict:
             default=0.0,
         )
     return {
-        "arch": arch, "batch": batch, "n_tokens": sum(len(s) for s in sentences),
+        "arch": arch, "batch": batch, "dtype": dtype, "ran": ran_formats(dtype, bilm),
+        "n_tokens": sum(len(s) for s in sentences),
         "n_steps": sum(len(s) + 2 for s in sentences), "n_sentences": len(sentences),
         "seconds": sum(w for w, _ in best), "cpu_seconds": sum(c for _, c in best),
         "passes": len(passes),
@@ -312,7 +314,13 @@ def run_config(arch: str, batch: int, args: argparse.Namespace) -> Dict:
     }
 
 
-def run_latency(arch: str, args: argparse.Namespace) -> Dict:
+def ran_formats(dtype: str, bilm: BiLM) -> str:
+    """The formats ``dtype`` runs here: one name, or "batches / single rows"."""
+    many, one = precision.formats(dtype, torch.device("cpu"), bilm.lstm.layers[0].w_hidden[0].numel())
+    return many if many == one else f"{many} / {one}"
+
+
+def run_latency(arch: str, args: argparse.Namespace, dtype: str = "float32") -> Dict:
     """Milliseconds to embed one 20-token EWT sentence alone (batch 1).
 
     cold: a fresh token cache (every token, <S> and </S> through the char CNN);
@@ -322,7 +330,7 @@ def run_latency(arch: str, args: argparse.Namespace) -> Dict:
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentence = next(s for s in read_conllu_forms(args.conllu) if len(s) == LATENCY_LENGTH)
-    bilm = bench_bilm(arch, [sentence])
+    bilm = bench_bilm(arch, [sentence]).set_compute_dtype(dtype)
     warm = TokenCache()
     Embedder(bilm, batch_size=1, cache=warm)([sentence])
     cold, cached, cold_cpu = [], [], []
@@ -333,7 +341,8 @@ def run_latency(arch: str, args: argparse.Namespace) -> Dict:
             times.append(1000 * (time.perf_counter() - start))
             if times is cold:
                 cold_cpu.append(1000 * (time.process_time() - cpu))
-    return {"arch": arch, "cold": cold, "cached": cached, "cold_cpu": cold_cpu}
+    return {"arch": arch, "dtype": dtype, "ran": ran_formats(dtype, bilm), "cold": cold,
+            "cached": cached, "cold_cpu": cold_cpu}
 
 
 def _in_subprocess(function, *args):
@@ -350,35 +359,53 @@ def report(results: List[Dict], latencies: List[Dict], rate: float, bandwidth: f
         print(f"{arch}: FLOPs/token " + ", ".join(f"{k} {v / 1e6:.1f}M" for k, v in flops.items())
               + f"; matmul bound {rate / flops['total']:.0f} tokens/s; recurrent weights "
               f"{recurrent_bytes(bench_options(arch)) / 1e6:.1f} MB per step")
-    header = ("| arch | batch | tokens/s | of matmul bound | LSTM FLOPs only | of memory bound "
-              "| tokens/CPU-s | peak RSS (MB) | over the model (MB) | char-CNN runs/token | passes |")
+    header = ("| arch | batch | format (ran) | tokens/s | x float32 | tokens/CPU-s | x float32 "
+              "| of matmul bound | LSTM FLOPs only | of memory bound "
+              "| peak RSS (MB) | over the model (MB) | char-CNN runs/token | passes |")
     print("\n" + header + "\n" + "|---" * (header.count("|") - 1) + "|")
     for r in results:
         options = bench_options(r["arch"])
         flops, rbytes = flops_per_token(options), recurrent_bytes(options)
-        tps = r["n_tokens"] / r["seconds"]
+        tps, cps = r["n_tokens"] / r["seconds"], r["n_tokens"] / r["cpu_seconds"]
+        base = _float32_row(results, r, ("batch",))
         memory_bound = bandwidth / rbytes * r["n_tokens"] / r["n_steps"]
-        print(f"| {r['arch']} | {r['batch']} | {tps:.0f} | {tps * flops['total'] / rate:.0%} "
-              f"| {tps * flops['lstm'] / rate:.0%} "
+        print(f"| {r['arch']} | {r['batch']} | {r['dtype']} ({r['ran']}) | {tps:.0f} "
+              f"| {_ratio(base and base['seconds'], r['seconds'])} | {cps:.0f} "
+              f"| {_ratio(base and base['cpu_seconds'], r['cpu_seconds'])} "
+              f"| {tps * flops['total'] / rate:.0%} | {tps * flops['lstm'] / rate:.0%} "
               f"| {f'{tps / memory_bound:.0%}' if r['batch'] == 1 else '-'} "
-              f"| {r['n_tokens'] / r['cpu_seconds']:.0f} | {r['peak_mb']:.0f} | {r['work_mb']:.0f} | {r['encoded'] / r['n_tokens']:.2f} "
+              f"| {r['peak_mb']:.0f} | {r['work_mb']:.0f} | {r['encoded'] / r['n_tokens']:.2f} "
               f"| {r['passes']} |")
     if latencies:
-        header = ("| arch | 20 tokens alone, cold (ms) | CPU time, cold (ms) "
-                  "| token vectors cached (ms) | memory bound (ms) | matmul bound (ms) |")
+        header = ("| arch | format (ran) | 20 tokens alone, cold (ms) | / float32 | CPU time, cold (ms) "
+                  "| / float32 | token vectors cached (ms) | memory bound, float32 (ms) | matmul bound (ms) |")
         print("\n" + header + "\n" + "|---" * (header.count("|") - 1) + "|")
     for r in latencies:
         options = bench_options(r["arch"])
         steps = LATENCY_LENGTH + 2
         memory_ms = 1000 * steps * recurrent_bytes(options) / bandwidth
         matmul_ms = 1000 * steps * flops_per_token(options)["total"] / rate
-        print(f"| {r['arch']} | {min(r['cold']):.1f} (median {statistics.median(r['cold']):.1f}) "
-              f"| {min(r['cold_cpu']):.1f} | {min(r['cached']):.1f} (median {statistics.median(r['cached']):.1f}) "
+        base = _float32_row(latencies, r, ())
+        print(f"| {r['arch']} | {r['dtype']} ({r['ran']}) "
+              f"| {min(r['cold']):.1f} (median {statistics.median(r['cold']):.1f}) "
+              f"| {_ratio(min(r['cold']), base and min(base['cold']))} "
+              f"| {min(r['cold_cpu']):.1f} | {_ratio(min(r['cold_cpu']), base and min(base['cold_cpu']))} "
+              f"| {min(r['cached']):.1f} (median {statistics.median(r['cached']):.1f}) "
               f"| {memory_ms:.0f} | {matmul_ms:.0f} |")
     for r in results:
-        print(f"check {r['arch']} batch {r['batch']}: max |fast - float64| = {r['max_error']:.1e} "
+        print(f"check {r['arch']} batch {r['batch']} {r['dtype']}: max |fast - float64| = {r['max_error']:.1e} "
               f"over {r['n_checked']} sentences; clipped: {r['cell_clipped']:.1%} of cell values, "
               f"{r['proj_clipped']:.1%} of projections")
+
+
+def _float32_row(rows: List[Dict], row: Dict, keys: Sequence[str]) -> Optional[Dict]:
+    """The float32 row of the same architecture (and ``keys``) as ``row``."""
+    return next((r for r in rows if r["dtype"] == "float32" and r["arch"] == row["arch"]
+                 and all(r[k] == row[k] for k in keys)), None)
+
+
+def _ratio(numerator: Optional[float], denominator: Optional[float]) -> str:
+    return "-" if numerator is None or denominator is None else f"{numerator / denominator:.2f}"
 
 
 def main() -> None:
@@ -396,6 +423,8 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=4, help="sentences checked against float64")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-pack", action="store_true", help="no pre-packed weight copies")
+    parser.add_argument("--compute-dtype", nargs="+", default=["float32"], choices=precision.COMPUTE_DTYPES,
+                        help="formats to time, each against float32 in the same run")
     args = parser.parse_args()
     if not args.conllu.exists():
         print(f"Skipping: {args.conllu} not found (pass --conllu PATH).")
@@ -403,14 +432,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rates, bandwidths = [gemm_rate()], [read_bandwidth()]
     results, latencies = [], []
+    dtypes = list(dict.fromkeys(["float32", *args.compute_dtype]))  # float32: the reference
     for arch in args.arch:
-        if args.latency_repeats:
-            latencies.append(_in_subprocess(run_latency, arch, args))
-            print(f"  {arch} 20 tokens alone: {min(latencies[-1]['cold']):.1f} ms", flush=True)
+        for dtype in dtypes if args.latency_repeats else []:
+            latencies.append(_in_subprocess(run_latency, arch, args, dtype))
+            print(f"  {arch} {dtype} 20 tokens alone: {min(latencies[-1]['cold']):.1f} ms", flush=True)
         for batch in args.batch:
-            results.append(_in_subprocess(run_config, arch, batch, args))
-            r = results[-1]
-            print(f"  {arch} batch {batch}: {r['n_tokens'] / r['seconds']:.0f} tokens/s", flush=True)
+            for dtype in dtypes:
+                results.append(_in_subprocess(run_config, arch, batch, args, dtype))
+                r = results[-1]
+                print(f"  {arch} batch {batch} {dtype}: {r['n_tokens'] / r['seconds']:.0f} tokens/s", flush=True)
     rates.append(gemm_rate())
     bandwidths.append(read_bandwidth())
     report(results, latencies, max(rates), max(bandwidths))

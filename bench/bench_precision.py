@@ -28,7 +28,7 @@ import numpy
 import torch
 
 from bench_bilm import bench_bilm, cpu_name, read_conllu_forms
-from spacy_elmo.model_files import bilm_from_directory
+from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.nn import BiLM, precision
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -87,9 +87,8 @@ def build_elmo_model_v2(
     compute_dtype (str): the format of the biLM's LSTM matmuls at prediction (not when
         fine-tuned): "float32"; "bfloat16" (on CPUs with native bfloat16 and GPUs;
         float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
-        row, about 2x float32 in batches and 3-4x for one sentence); "auto" (the faster
-        per case). Outputs within a cosine of ~0.9999 of float32 on average
-        (bench/RESULTS.md). "float32".
+        row; pays for LSTMs of the original's size); "auto" (the faster per case).
+        Speed and cosine to float32: bench/RESULTS.md. "float32".
     """
     values = locals()  # the arguments: ElmoOptions' settings, then ElmoSettings' fields
     options = ElmoOptions(**{name: values[name] for name in ElmoOptions.settings()})

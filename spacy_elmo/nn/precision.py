@@ -12,7 +12,10 @@
   saturate), accumulates in int32 and returns float32. Cell state and clips as above.
   A row's result never depends on the other rows of the batch.
 - "auto": per case, the format measured fastest (``bench/RESULTS.md``): bfloat16 for
-  several rows where the CPU has native bfloat16, else int8; int8 for a single row.
+  several rows where the CPU has native bfloat16; else, for LSTMs whose recurrent
+  matrix has at least ``AUTO_INT8_MIN_WEIGHTS`` entries (the original's 8.4M; the
+  small model's 0.5M run as fast in float32), int8 for several rows and one; else
+  float32.
 
 Only the LSTMs (93% of the original model's FLOPs per token) change: the token encoder
 (char CNN, highway, projection) stays float32, so layer 0 is exact; and whatever needs
@@ -36,6 +39,9 @@ EMULATE_BF16 = False
 # Values with this many bits of magnitude (plus sign) in the quantized inputs: 7, so
 # that u8 x s8 pair sums (AVX2 vpmaddubsw) stay within int16.
 _REDUCE_RANGE = True
+# "auto" runs int8 for LSTMs with a recurrent matrix (P x 4C) this big or bigger: 8 MB
+# in float32, more than a core's cache, where reading a quarter of the bytes pays.
+AUTO_INT8_MIN_WEIGHTS = 2 ** 21
 _warned = set()
 _probed: Dict[str, bool] = {}
 
@@ -93,15 +99,16 @@ def _int8_works() -> bool:
     return bool((out - torch.tensor([[3.0, -0.5]])).abs().max() < 0.1)
 
 
-def formats(compute_dtype: str, device: torch.device) -> Tuple[str, str]:
-    """The formats actually run on ``device``: (several rows, a single row)."""
+def formats(compute_dtype: str, device: torch.device, recurrent_size: int = 0) -> Tuple[str, str]:
+    """The formats actually run on ``device``: (several rows, a single row), for an LSTM
+    whose recurrent matrix has ``recurrent_size`` entries."""
     bf16 = bf16_native(device) or (EMULATE_BF16 and device.type == "cpu")
-    int8 = int8_available(device)
     if compute_dtype == "bfloat16":
         return ("bfloat16",) * 2 if bf16 else _fall_back("W910", device)
     if compute_dtype == "int8":
-        return ("int8",) * 2 if int8 else _fall_back("W911", device)
+        return ("int8",) * 2 if int8_available(device) else _fall_back("W911", device)
     if compute_dtype == "auto":
+        int8 = recurrent_size >= AUTO_INT8_MIN_WEIGHTS and int8_available(device)
         many = "bfloat16" if bf16_native(device) else "int8" if int8 else "float32"
         return many, "int8" if int8 else many
     return "float32", "float32"
@@ -142,12 +149,25 @@ def linear_int8(x: torch.Tensor, packed) -> torch.Tensor:
     [-64/63, 1] (with 7 bits, scale 1/63 and zero point 64 exactly), so every row is
     quantized alike, with its own scale, whatever else is in the batch.
     """
-    scale = x.abs().amax(dim=1, keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny)
-    limits = x.new_zeros(1, x.shape[1])
-    limits[0, 0], limits[0, -1] = 1.0, -64.0 / 63.0
-    rows = torch.cat([x / scale, limits])
-    out = torch.ops.quantized.linear_dynamic(rows, packed, _REDUCE_RANGE)[:-1]
-    return out.mul_(scale)
+    n, width = x.shape
+    rows = x.new_empty(n + 1, width)
+    scale = torch.linalg.vector_norm(x, float("inf"), dim=1, keepdim=True).clamp_min_(_TINY)
+    torch.div(x, scale, out=rows[:n])
+    rows[n] = _range_row(width, x.device)
+    return torch.ops.quantized.linear_dynamic(rows, packed, _REDUCE_RANGE)[:n].mul_(scale)
+
+
+_TINY = torch.finfo(torch.float32).tiny
+_range_rows: Dict[Tuple[int, str], torch.Tensor] = {}
+
+
+def _range_row(width: int, device: torch.device) -> torch.Tensor:
+    key = (width, str(device))
+    if key not in _range_rows:
+        row = torch.zeros(width, device=device)
+        row[0], row[-1] = 1.0, -64.0 / 63.0
+        _range_rows[key] = row
+    return _range_rows[key]
 
 
 def linear(
