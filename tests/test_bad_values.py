@@ -16,7 +16,8 @@ from spacy_elmo.elmo_format import load_weights, read_options
 from spacy_elmo.pretrain import pretrain
 from spacy_elmo.pretrain.checkpoint import existing_run, latest_checkpoint
 
-from .test_safety import one_line, run_cli, tiny_config
+from .run_helpers import run_copy, run_dir, tiny_config  # noqa: F401 (fixtures)
+from .test_safety import one_line, run_cli
 
 
 # -- options: sizes and values ---------------------------------------------------------
@@ -97,18 +98,6 @@ def test_huge_training_sizes_fail_before_anything_is_written(corpus, tmp_path, k
         pretrain(tiny_config(corpus, **overrides), output, silent=True)
     assert not output.exists() or existing_run(output) == []
     pretrain(tiny_config(corpus, training__max_steps=1), output, silent=True)  # a retry works
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, corpus) -> Path:
-    output = tmp_path_factory.mktemp("run") / "out"
-    pretrain(tiny_config(corpus), output, silent=True)
-    return output
-
-
-@pytest.fixture
-def run_copy(run_dir, tmp_path) -> Path:
-    return Path(shutil.copytree(run_dir, tmp_path / "run"))
 
 
 @pytest.mark.parametrize("size", ["0", "-3"])

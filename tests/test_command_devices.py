@@ -10,18 +10,11 @@ from spacy_elmo.cli import app
 from spacy_elmo.devices import default_threads, set_threads
 
 from .conftest import ROOT
+from .test_command_convert import _fails
 
 runner = CliRunner()
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a torch without CUDA")
 TINY_CONFIG = ROOT / "project" / "configs" / "pretrain_tiny.cfg"
-
-
-def _fails(result, code: str) -> str:
-    text = " ".join(result.output.split())
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert f"✘ [{code}]" in text and "Traceback" not in text, text
-    return text
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from spacy_elmo.pretrain.checkpoint import latest_checkpoint, load_checkpoint
 from spacy_elmo.pretrain.evaluate import load_language_model
 from spacy_elmo.torch_files import UnsafeFileError
 
+from .run_helpers import LINES, TINY, corpus, run_copy, run_dir, tiny_config  # noqa: F401 (fixtures)
+
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "project" / "configs" / "pretrain_tiny.cfg"
-LINES = ["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn"] * 3
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 runner = CliRunner()
 
@@ -58,33 +58,6 @@ def test_the_payload_is_live(tmp_path):
     marker = tmp_path / "pwned"
     torch.load(io.BytesIO(torch_payload(marker)), weights_only=False)
     assert marker.exists()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n".join(LINES) + "\n", encoding="utf8")
-    return path
-
-
-def tiny_config(train: Path, **overrides):
-    settings = {"paths.train": str(train), "paths.dev": None, "corpus.tokenizer": "whitespace",
-                "training.batch_size": 2, "training.max_steps": 2, "training.checkpoint_every": 1,
-                "training.vocab_size": 20, "training.n_samples": 8, "training.mode": "sentence"}
-    settings.update({k.replace("__", "."): v for k, v in overrides.items()})
-    return load_config(TINY, settings)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, corpus) -> Path:
-    output = tmp_path_factory.mktemp("run") / "out"
-    pretrain(tiny_config(corpus), output, silent=True)
-    return output
-
-
-@pytest.fixture
-def run_copy(run_dir, tmp_path) -> Path:
-    return Path(shutil.copytree(run_dir, tmp_path / "run"))
 
 
 # -- 1. nothing is unpickled ---------------------------------------------------------
