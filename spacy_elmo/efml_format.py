@@ -236,8 +236,9 @@ def _check_tensor(path: Path, entry: Entry, value: Optional[torch.Tensor]) -> No
         raise ValueError(Errors.E622.format(path=path, key=entry.key))
 
 
-def load_elmoformanylangs(model_dir: PathLike) -> BiLM:
-    """The ELMoForManyLangs model in ``model_dir`` as our ``BiLM`` (eval mode).
+def load_elmoformanylangs(model_dir: PathLike, requires_grad: bool = False) -> BiLM:
+    """The ELMoForManyLangs model in ``model_dir`` as our ``BiLM`` (eval mode; frozen
+    unless ``requires_grad``, as ``load_allennlp``).
 
     ``bilm.embed(sentences)`` gives float32 (L+1, n, 2P) per sentence, each computed
     from the zero state. The original carries LSTM state across batches; for that,
@@ -247,7 +248,7 @@ def load_elmoformanylangs(model_dir: PathLike) -> BiLM:
     bilm = BiLM(options)
     bilm.token_encoder.lexicon.set_entries(chars, words)
     load_weights(bilm, model_dir)
-    return bilm.eval()
+    return bilm.requires_grad_(requires_grad).eval()
 
 
 def _read_json(path: Path):

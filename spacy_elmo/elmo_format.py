@@ -210,13 +210,18 @@ def save_weights(bilm: BiLM, path: PathLike) -> None:
             handle.create_dataset(INITIAL_STATE.format(part="c"), data=_np(bilm.initial_c))
 
 
-def load_allennlp(options_file: PathLike, weight_file: PathLike, compute_dtype: str = "float32") -> BiLM:
+def load_allennlp(
+    options_file: PathLike, weight_file: PathLike, compute_dtype: str = "float32",
+    requires_grad: bool = False,
+) -> BiLM:
     """Build the biLM described by ``options_file`` and load ``weight_file`` into it.
     ``compute_dtype``: the format of its inference matmuls ("float32", "bfloat16", "int8"
-    or "auto"; see ``spacy_elmo.nn.precision``)."""
+    or "auto"; see ``spacy_elmo.nn.precision``). ``requires_grad``: False (as AllenNLP's
+    ``Elmo``) gives a frozen biLM, whose packed weights and token vectors are kept across
+    calls; True for a biLM you train in your own loop (derived values rebuilt every call)."""
     bilm = BiLM(read_options(options_file))
     load_weights(bilm, weight_file)
-    return bilm.set_compute_dtype(compute_dtype).eval()
+    return bilm.set_compute_dtype(compute_dtype).requires_grad_(requires_grad).eval()
 
 
 def save_allennlp(bilm: BiLM, options_file: PathLike, weight_file: PathLike) -> None:

@@ -94,7 +94,7 @@ class Elmo(TrainablePipe):
     ) -> None:
         self.vocab, self.model, self.name = vocab, model, name
         # the pipeline whose config nlp.replace_listeners edits (write_replaced_config)
-        self._nlp = None if nlp is None else weakref.ref(nlp)
+        self._nlp = _PipelineRef(nlp)
         n_layers = model.attrs["n_output_layers"]
         if dtype not in DTYPES:
             raise ValueError(Errors.E100.format(name=name, dtype=dtype))
@@ -153,7 +153,7 @@ class Elmo(TrainablePipe):
         which would rebuild a bare biLM on load ("mismatched structure"); write there
         instead the "spacy-elmo.ElmoStandalone.v1" block that builds the layers now in
         place (the biLM copy, then the listener's own mix and dropout)."""
-        nlp = None if self._nlp is None else self._nlp()
+        nlp = self._nlp()
         if nlp is not None and self.name in nlp.component_names and nlp.get_pipe(self.name) is self:
             model_config = nlp.get_pipe_config(self.name)["model"]
             block = standalone_config(model_config, getattr(listener, "mix_settings", {}))
@@ -272,7 +272,7 @@ class Elmo(TrainablePipe):
         """
         validate_get_examples(get_examples, "Elmo.initialize")
         if nlp is not None:
-            self._nlp = weakref.ref(nlp)
+            self._nlp = _PipelineRef(nlp)
         self.model.initialize()
         bilm = get_bilm(self.model)
         if weights is not None:
@@ -324,6 +324,20 @@ class Elmo(TrainablePipe):
             raise UnsafeFileError(source, err.reason) from None
         except ValueError as err:
             raise ValueError(Errors.E109.format(name=self.name, path=source, error=err)) from err
+
+
+class _PipelineRef:
+    """A weak reference to a pipeline that pickles (as a dead one: a pickled component,
+    e.g. for spawned n_process workers, has no pipeline config to edit)."""
+
+    def __init__(self, nlp: Optional[Language] = None) -> None:
+        self._ref = None if nlp is None else weakref.ref(nlp)
+
+    def __call__(self) -> Optional[Language]:
+        return None if self._ref is None else self._ref()
+
+    def __reduce__(self):
+        return (_PipelineRef, ())
 
 
 def _replace_first(config: Dict[str, Any], target: Any, value: Any) -> bool:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo import load_allennlp
 from spacy_elmo.cli import app
+from spacy_elmo.convert import convert_to_pipeline
 from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.pretrain import pretrain
 from spacy_elmo.pretrain.adapt import adapt
@@ -104,6 +105,20 @@ def test_adaptation_changes_the_bilm_and_lowers_perplexity(adapted):
     assert "elmo" in nlp.pipe_names and not (result.run_dir / "final" / "pipeline").exists()
     loaded = bilm_from_directory(result.pipeline).state_dict()
     assert all(torch.equal(loaded[name], final[name]) for name in final)
+
+
+def test_adapt_a_converted_pipeline(tmp_path, published):
+    """A pipeline from `convert` (no softmax): its language, a new softmax, a pipeline out."""
+    pipeline = convert_to_pipeline(published / "options.json", published / "weights.hdf5",
+                                   tmp_path / "converted", lang="de")
+    task = tmp_path / "task.txt"
+    task.write_text("Der Hund bellt.\nDie Katze schläft.\n", encoding="utf8")
+    result = adapt(pipeline, task, tmp_path / "out", steps=2, overrides=SMALL, silent=True)
+    assert (result.softmax, result.warmup_steps) == ("new", 1)
+    assert (result.train.docs, result.train.sentences, result.train.words) == (2, 2, 8)
+    vocab = (result.run_dir / "vocab.txt").read_text(encoding="utf8").split()
+    assert {"Hund", "Katze", "schläft", "."} <= set(vocab)  # TRAIN's words, German tokenizer
+    assert spacy.load(result.pipeline).lang == "de"
 
 
 @pytest.mark.slow

@@ -129,7 +129,7 @@ def test_fine_tune_gradients_match_torch_autograd(with_listeners, tiny_files):
     backprop(grads)
     ours = dict(get_bilm(nlp.get_pipe("elmo").model).named_parameters())
     # Independent route: char ids with boundaries through BiLM.forward and autograd.
-    reference = load_allennlp(*tiny_files)
+    reference = load_allennlp(*tiny_files, requires_grad=True)
     sentences = [[t.text for t in eg.predicted] for eg in examples]
     layers, _, _ = reference(torch.from_numpy(sentences_to_char_ids(sentences)))
     loss = sum((layers[:, b, 1 : len(s) + 1] * torch.from_numpy(g)).sum()

@@ -151,3 +151,14 @@ def test_a_bug_while_loading_is_not_reported_as_a_corrupt_file(tiny_pipeline_dir
     monkeypatch.setattr("spacy_elmo.layers.bilm_layer.deserialize_state", broken)
     with pytest.raises(TypeError, match="a bug, not a bad file"):
         spacy.load(tiny_pipeline_dir)
+
+
+def test_a_pipeline_and_its_component_pickle(nlp):
+    """The component's weak reference to its pipeline (replace_listeners) is not pickled."""
+    import pickle
+
+    expected = nlp("two words")._.elmo_vectors
+    loaded = pickle.loads(pickle.dumps(nlp))
+    numpy.testing.assert_allclose(loaded("two words")._.elmo_vectors, expected, atol=1e-6)
+    component = pickle.loads(pickle.dumps(nlp.get_pipe("elmo")))
+    assert component._nlp() is None and nlp.get_pipe("elmo")._nlp() is nlp

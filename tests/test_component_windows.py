@@ -112,7 +112,7 @@ def test_fine_tuning_gradients_flow_through_each_owning_window(make_nlp, tiny_fi
     outputs, backprop = model.begin_update([doc])
     backprop([d_layers])
     found = get_bilm(model).lstm.layers[0].w_hidden.grad
-    reference = load_allennlp(*tiny_files)
+    reference = load_allennlp(*tiny_files, requires_grad=True)
     for k, (start, end) in enumerate(BOUNDS):
         owned = [i for i in range(start, end) if OWNER[i] == k]
         layers = _window_layers_train(reference, WORDS, start, end, len(WORDS))

@@ -13,7 +13,7 @@ import torch
 from spacy_elmo import BiLM, ElmoOptions, Embedder, TokenCache
 from spacy_elmo.nn import derived, packed
 from spacy_elmo.nn.derived import DerivedValues, in_place_version
-from spacy_elmo.nn.lstm import PACKED_ONE_ROW_CELL_DIM, BiLstmLayer
+from spacy_elmo.nn.lstm import BiLstmLayer
 from spacy_elmo.nn.warmup import reset_initial_state, warm_up
 
 from .conftest import random_bilm
@@ -41,11 +41,10 @@ def _inputs() -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("cell_dim", [16, PACKED_ONE_ROW_CELL_DIM])
+@pytest.mark.parametrize("cell_dim", [16, 2048])
 def test_no_grad_path_equals_the_autograd_path(cell_dim):
     """The in-place, packed path (no autograd) against the plain one (autograd), over
-    steps with 3, 2 and 1 rows; at C = 2048 the single rows go through the copy of
-    w_proj packed for one row (the path of every published size)."""
+    steps with 3, 2 and 1 rows (single rows also through the packed weights)."""
     layer = _random_layer(cell_dim)
     x = _inputs()
     generator = torch.Generator().manual_seed(2)
@@ -58,8 +57,10 @@ def test_no_grad_path_equals_the_autograd_path(cell_dim):
     torch.testing.assert_close(found, expected.detach(), atol=2e-6, rtol=1e-5)
     for a, b in zip(found_final, expected_final):
         torch.testing.assert_close(a, b.detach(), atol=2e-6, rtol=1e-5)
-    if cell_dim >= PACKED_ONE_ROW_CELL_DIM and packed.ENABLED and packed.AVAILABLE:
-        assert store.packed(layer, "w_proj0_row", [], lambda: 1 / 0, rows=1) is not None  # made
+    if packed.ENABLED and packed.AVAILABLE:  # one packed copy per weight, none for single rows
+        assert store.packed(layer, "w_hidden0", [], lambda: 1 / 0) is not None
+        with pytest.raises(ZeroDivisionError):  # not made before: made now, from 1 / 0
+            store.packed(layer, "w_proj0_row", [], lambda: 1 / 0, rows=1)
 
 
 @pytest.fixture

@@ -139,6 +139,8 @@ def test_stateful_embedder_carries_state_across_batches(sentences, expected):
 def test_token_cache_hits(bilm, sentences, expected):
     """A frozen biLM keeps its token vectors across calls; a trainable one keeps them
     for one call only (its weights may change in between: nn/derived.py)."""
+    assert not any(p.requires_grad for p in bilm.parameters())  # loaders give a frozen biLM
+    bilm = load_elmoformanylangs(MODEL, requires_grad=True)
     cache = TokenCache()
     bilm.embed(sentences, cache=cache)
     misses = cache.misses

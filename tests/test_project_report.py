@@ -101,8 +101,9 @@ def test_report_tables_from_committed_metrics(report, tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text(json.dumps({"step": 10, "tokens": 1000, "ppl": 300.0}) + "\n")
     out = tmp_path / "report"
-    report.main(log, lm, tmp_path / "metrics", out, [], "", "CoNLL-2003 testb", None, [])
+    report.main(log, lm, tmp_path / "metrics", out, [], "", "CoNLL-2003 testb", None, [], "A demo.")
     text = (out / "RESULTS.md").read_text(encoding="utf8")
+    assert text.startswith("# Results\n\n**A demo.**\n\n## biLM pretraining")
     las = mean([70.0, 71.0]) - mean([63.0, 64.0])
     assert (f"| tagger_parser | dep_las | ELMo | 70.50 | 63.50 (baseline + spacy pretrain) | "
             f"+{las:.2f} |") in text

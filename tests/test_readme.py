@@ -178,3 +178,62 @@ def test_readme_block_runs_as_written(index, paths, tmp_path, monkeypatch):
     exec(compile(substitute(block, paths), f"README.md python block {index}", "exec"), namespace)
     check = next(check for marker, check in CHECKS.items() if marker in block)
     check(namespace, paths)
+
+
+# ---- The README's bash block that trains NER on ELMo ----------------------------------
+
+TRAIN_MARKER = "python -m spacy train project/configs/ner_elmo.cfg --output ner_model"
+
+
+def train_block() -> List[str]:
+    """The bash block holding TRAIN_MARKER, as commands (continuation lines joined)."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", README.read_text(encoding="utf8"), re.M | re.S)
+    found = [b for b in blocks if TRAIN_MARKER in b]
+    assert len(found) == 1
+    return [line for line in found[0].replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _ner_docbin(nlp, path: Path) -> None:
+    from spacy.tokens import DocBin
+
+    sentences = [("Ann Lee lives in Oslo .", [(0, 7, "PER"), (17, 21, "LOC")]),
+                 ("Bob went to Paris .", [(0, 3, "PER"), (12, 17, "LOC")]),
+                 ("The bank in London raised rates .", [(12, 18, "LOC")])]
+    docs = DocBin()
+    for text, spans in sentences:
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in spans]
+        docs.add(doc)
+    docs.to_disk(path)
+
+
+@pytest.mark.slow
+def test_readme_training_block_runs_as_written(paths, tmp_path):
+    """The block runs from a folder laid out as the repository's root (the config at
+    project/configs/), with only "small" made the fixture model's folder and the steps cut
+    (SPACY_CONFIG_OVERRIDES, read by `spacy train`): the trained pipeline's elmo component
+    gives the fixture biLM's layers, and its NER scores are in `spacy evaluate`'s output."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "project" / "configs").mkdir(parents=True)
+    shutil.copyfile(ROOT / "project" / "configs" / "ner_elmo.cfg", tmp_path / "project" / "configs" / "ner_elmo.cfg")
+    nlp = spacy.blank("en")
+    for name in ("train", "dev", "test"):
+        _ner_docbin(nlp, tmp_path / f"{name}.spacy")
+    env = dict(os.environ, SPACY_ELMO_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT),
+               SPACY_CONFIG_OVERRIDES="--training.max_steps 4 --training.eval_frequency 2")
+    outputs = []
+    for command in train_block():
+        command = command.replace("download small ", f"download {paths['small']} ")
+        assert command.startswith("python -m ")
+        args = [sys.executable] + command.split()[1:]
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs.append(done.stdout)
+    trained = spacy.load(tmp_path / "ner_model" / "model-best")
+    assert trained.pipe_names == ["elmo", "tok2vec", "ner"]
+    doc = trained("The bank raised interest rates.")
+    assert_layers_match_bilm(doc)
+    assert "NER P" in outputs[-1] and "NER F" in outputs[-1]

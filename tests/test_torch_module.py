@@ -87,3 +87,21 @@ def test_importing_the_package_changes_no_process_wide_state():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_each_private_api_is_used_in_one_place_only():
+    """torch's, Thinc's and spaCy's private APIs sit behind one function each (issue 21)."""
+    from pathlib import Path
+
+    allowed = {
+        "torch.ops.mkldnn._": {"packed.py", "precision.py"},
+        "spacy.cli._util": {"config_overrides.py"},
+        "._model": {"torch_module.py", "bilm_shim.py"},
+        "register_at_fork": set(),
+        "thinc.layers.pytorchwrapper": set(),
+    }
+    root = Path(__file__).resolve().parents[1] / "spacy_elmo"
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf8")
+        for api, files in allowed.items():
+            assert api not in text or path.name in files, (api, path)

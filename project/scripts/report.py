@@ -53,6 +53,7 @@ def main(
     ner_test: str = typer.Option("CoNLL-2003 testb", help="The NER test set, as the report names it"),
     baselines: Optional[Path] = typer.Option(None, help="JSON of scripts/lm_baselines.py (n-gram perplexities)"),
     adapt_logs: List[Path] = typer.Option([], "--adapt-log", help="log.jsonl of a `spacy_elmo adapt` run"),
+    note: str = typer.Option("", "--note", help="A paragraph put under the title (e.g. what the demo's scores mean)"),
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = _collect_runs(metrics_dir)
@@ -67,7 +68,7 @@ def main(
     _plot_scores(scores, output_dir / "downstream.png")
     _plot_dev_curves(runs, output_dir / "dev_curves.png")
     _plot_mixes(mixes, output_dir / "mix_weights.png")
-    lines = ["# Results", "", "## biLM pretraining", ""]
+    lines = ["# Results", ""] + ([f"**{note}**", ""] if note else []) + ["## biLM pretraining", ""]
     if bilm_name:
         lines += [f"biLM: {bilm_name}", ""]
     lines += _lm_table(log, lm, sampled) + _ngram_table(lm, ngrams) + _adapt_table(adapt_logs) + ["", "![perplexity](pretrain_perplexity.png)", "",

@@ -31,13 +31,13 @@ def adapt_cli(
     trained while the biLM is frozen. Pretraining settings are overridden as in
     `pretrain`: --training.batch_size 32 --training.learning_rate 0.1.
     """
-    from spacy.cli._util import parse_config_overrides
+    from ..config_overrides import parse_overrides
 
     from ..output_file import WriteFailed
     from ..pretrain.adapt import adapt
     from ..pretrain.train import NonFiniteLoss
 
-    overrides = parse_config_overrides(ctx.args)
+    overrides = parse_overrides(ctx.args)
     try:
         result = adapt(model, train, output, steps=steps, dev=dev, overrides=overrides,
                        resume=resume, force=force, silent=silent)

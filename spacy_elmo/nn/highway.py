@@ -42,7 +42,7 @@ class Highway(nn.Module):
 
     def _packed_layer(self, k: int, x: torch.Tensor, derived: Optional[DerivedValues]):
         """Layer k's [W_carry; W_transform] packed, when x (N > 1, width) needs no grad."""
-        if derived is None or torch.is_grad_enabled() or x.dim() != 2 or x.shape[0] < 2:
+        if derived is None or torch.is_grad_enabled() or x.dim() != 2:
             return None
         weights = (self.carry[k].weight, self.transform[k].weight)
         return derived.packed(self, f"layer{k}", weights, lambda: torch.cat(weights))

@@ -12,9 +12,6 @@ State = Tuple[torch.Tensor, torch.Tensor]
 # Rows per input-to-gate matmul without autograd (large enough to run at the full
 # matmul rate, small enough that the scratch gates stay a few tens of MB).
 GATE_CHUNK_ROWS = 256
-# From this cell size on, w_proj (C x P) is read for single rows from a copy packed
-# for them; below, from a plain transposed copy.
-PACKED_ONE_ROW_CELL_DIM = 2048
 
 
 class BiLstmLayer(nn.Module):
@@ -173,8 +170,8 @@ class BiLstmLayer(nn.Module):
         cached = derived.memo(self, "first_step")
         if not (cached and all(map(torch.equal, cached[0], key))):
             h1, c1 = h[:, :1].clone(), c[:, :1].clone()
-            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], None, derived)
-                     for d in range(x.shape[0])]
+            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], packs[d] and packs[d][0],
+                                       derived) for d in range(x.shape[0])]
             self._step(gates, h1, c1, packs, fmts, derived)
             cached = (key, h1, c1)
             derived.remember(self, "first_step", cached)
@@ -196,7 +193,9 @@ class BiLstmLayer(nn.Module):
                 z = precision.linear(fmt, h[d], w_hidden, add=gates[d])
                 h[d] = self._clip_h(precision.linear(fmt, self._cell(z, c[d]), w_proj))
             return h
-        if h.shape[1] > 1 and packs[0][1] is not None:
+        # packed weights for any number of rows: a row's result does not depend on the
+        # others (see packed.linear); MKL's sums would
+        if packs[0] is not None and packs[0][1] is not None:
             for d in range(len(gates)):
                 self._step_one_direction(gates[d], h[d], c[d], packs[d][1], packs[d][2], d)
             return h
@@ -234,31 +233,15 @@ class BiLstmLayer(nn.Module):
     def _step_both_directions(
         self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor, derived: DerivedValues
     ) -> torch.Tensor:
-        """One step of both directions with batched matmuls (MKL's matrix-vector product
-        reads w_hidden fastest for a single row): z (2, n, 4C) holds the input gates."""
+        """One step of both directions with batched matmuls, where nothing is packed
+        (another device, packing off or unavailable): z (2, n, 4C) holds the input gates."""
         z.baddbmm_(h, self.w_hidden)
-        # h: (2, n, P)
-        self._project_few_rows(self._cell(z, c), h, derived)
+        # h = cell output (2, n, C) @ w_proj (2, C, P); MKL reads w_proj's short rows (P
+        # floats) slowly, a transposed copy faster
+        w_proj_t = derived.value(self, "w_proj_t", lambda: self.w_proj.transpose(1, 2))
+        torch.bmm(self._cell(z, c), w_proj_t.transpose(1, 2), out=h)
         self._clip_h(h)
         return h
-
-    def _project_few_rows(self, m: torch.Tensor, h: torch.Tensor, derived: DerivedValues) -> None:
-        """h = m (2, n, C) @ w_proj (2, C, P) for a row or two, reading w_proj fast.
-
-        MKL reads w_proj's short rows (P floats) slowly; a transposed copy reads faster,
-        and for large C (long, narrow w_proj) a copy packed for single rows faster still.
-        """
-        row_packs = [
-            derived.packed(self, f"w_proj{d}_row", [self.w_proj], lambda d=d: self.w_proj[d].t(), rows=1)
-            if self.cell_dim >= PACKED_ONE_ROW_CELL_DIM else None
-            for d in range(m.shape[0])
-        ]
-        if all(p is not None for p in row_packs):
-            for d, row_pack in enumerate(row_packs):
-                h[d] = packed.linear(m[d], row_pack, None, single_row=True)
-            return
-        w_proj_t = derived.value(self, "w_proj_t", lambda: self.w_proj.transpose(1, 2))
-        torch.bmm(m, w_proj_t.transpose(1, 2), out=h)
 
 
 def _gate_chunks(batch_sizes: Sequence[int]) -> List[Sequence[int]]:

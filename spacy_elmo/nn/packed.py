@@ -8,9 +8,9 @@ in a ``derived.DerivedValues`` store (which decides how long they may live), so 
 cost memory (about one more copy of the packed weights).
 
 The computation is the same sum of products in another order: results differ from
-the plain matmul by float32 rounding only. Used only without autograd; everything
-falls back to plain matmuls where oneDNN is missing (or for a single row, where
-MKL's matrix-vector product reads the weights faster).
+the plain matmul by float32 rounding only, and the same for a row whatever the other
+rows (see ``linear``). Used only without autograd; everything falls back to plain
+matmuls where oneDNN is missing.
 
 oneDNN's packed linear is reached through private torch ops (``torch.ops.mkldnn._*``):
 ``pack`` and ``_packed_linear`` are their only callers, and ``AVAILABLE`` (a probe at
@@ -61,15 +61,17 @@ def usable(sources: Sequence[torch.Tensor]) -> bool:
 def linear(
     x: torch.Tensor, packed: Optional[torch.Tensor], weight: Optional[torch.Tensor],
     bias: Optional[torch.Tensor] = None, add: Optional[torch.Tensor] = None,
-    single_row: bool = False,
 ) -> torch.Tensor:
     """x (n, in) @ weight (in, out) [+ bias (out,)] [+ add (n, out)], without autograd.
 
     ``packed`` is ``weight`` as packed by ``pack`` (or None: plain matmul).
-    A single row goes to MKL's matrix-vector product unless ``single_row``: it streams
-    the weights faster, except for a few rows of long (in >> out) matrices.
+    With ``packed``, row i of the result is the same, bit for bit, whatever the other
+    rows and the thread count (oneDNN's kernel sums each row in one order; measured for
+    1 to 300 rows, 1 and 2 threads): a sentence's vectors do not depend on its batch.
+    A plain matmul (MKL) sums in an order that depends on n, so a single row takes the
+    packed path too, though MKL's matrix-vector product would read the weights faster.
     """
-    if packed is not None and (x.shape[0] > 1 or single_row):
+    if packed is not None:
         return _packed_linear(x, packed, bias, add)
     if add is not None:
         out = torch.addmm(add, x, weight)

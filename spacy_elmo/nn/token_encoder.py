@@ -94,14 +94,14 @@ class CharCNNEncoder(nn.Module):
 
     def _project(self, features: torch.Tensor, derived: DerivedValues) -> torch.Tensor:
         proj = self.projection
-        if torch.is_grad_enabled() or features.shape[0] < 2:
+        if torch.is_grad_enabled():
             return proj(features)
         weight = derived.packed(self, "projection", [proj.weight], lambda: proj.weight)
         return packed.linear(features, weight, proj.weight.t(), proj.bias)
 
     def _matmul(self, x: torch.Tensor, weight: torch.Tensor, derived: DerivedValues) -> torch.Tensor:
         """x (n, char_dim * W) @ the padded filters (char_dim * W, F), packed without grad."""
-        if torch.is_grad_enabled() or x.shape[0] < 2:
+        if torch.is_grad_enabled():
             return x @ weight
         params = [conv.weight for conv in self.convs]
         return packed.linear(x, derived.packed(self, "convs", params, lambda: weight.t()), weight)
