@@ -8,7 +8,12 @@ from .errors import Errors
 
 
 def default_threads() -> int:
-    """The cores this process may run on (os.sched_getaffinity where the OS has it)."""
+    """OMP_NUM_THREADS when it is set to a positive number (as torch and MKL read it: a
+    user's or a scheduler's choice, e.g. the project's scripts/with_threads.py), else the
+    cores this process may run on (os.sched_getaffinity where the OS has it)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows

@@ -76,10 +76,20 @@ def test_threads_must_be_positive(command, tiny_pipeline_dir, text_file, tmp_pat
     _fails(runner.invoke(app, [*args[command], "--threads", "0"]), "E432")
 
 
-def test_threads_set_torch_and_default_to_the_usable_cores():
+def test_threads_set_torch_and_default_to_the_usable_cores(monkeypatch):
     assert set_threads(2) == 2 and torch.get_num_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert default_threads() == len(os.sched_getaffinity(0))
     assert set_threads(None) == default_threads() == torch.get_num_threads()
+
+
+def test_default_threads_follow_omp_num_threads(monkeypatch):
+    """A thread count set for the process (the demo's scripts/with_threads.py, a scheduler)
+    is kept: on 2 busy cores two threads made the demo's pretraining steps ~100x slower."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert default_threads() == len(os.sched_getaffinity(0))
 
 
 def test_embed_threads_runs_with_that_many(tiny_pipeline_dir, text_file, tmp_path):
