@@ -191,6 +191,7 @@ def test_evaluate_says_a_converted_pipeline_cannot_be_evaluated(tiny_pipeline_di
 HEAVY = ("torch", "spacy", "thinc", "h5py")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version_import_no_torch(flag):
     """``python -m spacy_elmo --help``/``--version`` import none of the heavy libraries

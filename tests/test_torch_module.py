@@ -66,6 +66,7 @@ def test_only_worker_processes_that_run_the_model_use_one_thread(make_nlp):
     numpy.testing.assert_array_equal(model.predict(docs)[0].layers, expected)
 
 
+@pytest.mark.slow
 def test_importing_the_package_changes_no_process_wide_state():
     """No at-fork hook, spaCy's and Thinc's defaults untouched, torch's threads as they
     were (a fresh interpreter, so that nothing was imported before)."""
