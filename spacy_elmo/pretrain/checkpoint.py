@@ -104,9 +104,15 @@ def read_latest(path: Path) -> Dict[str, Any]:
         raise ValueError(Errors.E330.format(path=path, problem='its "history" is not a list'))
     for what, name in [("file", data["file"])] + [("history entry", n) for n in history]:
         if not isinstance(name, str) or not STEP_FILE.fullmatch(name):
-            problem = f"its {what} {str(name)[:80]!r} is not a file name step-XXXXXXXX.pt"
+            problem = f"its {what} {_shown(str(name))!r} is not a file name step-XXXXXXXX.pt"
             raise ValueError(Errors.E330.format(path=path, problem=problem))
     return data
+
+
+def _shown(text: str, head: int = 40, tail: int = 80) -> str:
+    """A name read from a file, short enough for one error line: its start and its end
+    (where a path names its file), the middle elided."""
+    return text if len(text) <= head + tail + 1 else f"{text[:head]}…{text[-tail:]}"
 
 
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
