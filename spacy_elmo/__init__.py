@@ -16,7 +16,7 @@ _API = {
     "BiLM": "nn", "ElmoOptions": "nn", "Embedder": "nn", "ScalarMix": "nn", "TokenCache": "nn",
     "published_options": "nn", "install_extensions": "extensions", "add_vector_hooks": "extensions",
     "load_allennlp": "elmo_format", "save_allennlp": "elmo_format",
-    "load_elmoformanylangs": "efml_format",
+    "load_elmoformanylangs": "efml_format", "save_elmoformanylangs": "efml_format",
     # the network code only when used; its module is not named "download", or importing
     # it would replace this function on the package with the module
     "download": "model_download",
@@ -24,7 +24,7 @@ _API = {
 __all__ = sorted(_API)
 
 if TYPE_CHECKING:
-    from .efml_format import load_elmoformanylangs
+    from .efml_format import load_elmoformanylangs, save_elmoformanylangs
     from .elmo_format import load_allennlp, save_allennlp
     from .extensions import add_vector_hooks, install_extensions
     from .model_download import download

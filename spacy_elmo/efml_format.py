@@ -1,4 +1,4 @@
-"""Read ELMoForManyLangs (HIT-SCIR) model folders into our ``BiLM``.
+"""Read ELMoForManyLangs (HIT-SCIR) model folders into our ``BiLM``, and write them.
 
 A folder holds config.json (whose ``config_path`` names the architecture file),
 char.dic / word.dic (``token<TAB>id`` per line) and two state dicts, token_embedder.pkl
@@ -6,6 +6,8 @@ and encoder.pkl, saved by torch (the published ones in its legacy, non-zip forma
 This module is the only code that knows that layout; every conversion happens in
 ``weight_table``, with the reason beside it. State dicts are read with
 ``torch.load(weights_only=True)``: tensors only, nothing else is unpickled.
+``save_elmoformanylangs`` writes the same layout back (``weight_table``'s ``get``, the
+inverse of each ``set``), so that an adapted model goes back to the original's users.
 """
 import pickle
 from pathlib import Path
@@ -16,12 +18,15 @@ import torch
 
 from .errors import Errors
 from .nn.bilm import BiLM
+from .torch_files import save_tensors
 from .nn.options import ElmoOptions
 
 PathLike = Union[str, Path]
 CONFIG_NAME = "config.json"
 CHAR_DIC, WORD_DIC = "char.dic", "word.dic"
 TOKEN_EMBEDDER, ENCODER = "token_embedder.pkl", "encoder.pkl"
+ARCHITECTURE = "cnn_model.json"  # the architecture file save_elmoformanylangs writes
+MODEL_FILES = (CONFIG_NAME, ARCHITECTURE, CHAR_DIC, WORD_DIC, TOKEN_EMBEDDER, ENCODER)
 # The published architectures, as the original ships them in its configs/ folder.
 BUNDLED_CONFIGS = Path(__file__).parent / "efml_configs"
 # A line with a single field is this token: the original strips each line, and strip()
@@ -104,19 +109,29 @@ def read_options(model_dir: PathLike) -> Tuple[ElmoOptions, List[str], List[str]
 
 
 class Entry(NamedTuple):
-    """One tensor of a state dict file and how it goes into our parameters."""
+    """One tensor of a state dict file: how it goes into our parameters (``set``) and
+    how it is made from them (``get``, the inverse)."""
 
     file: str
     key: str
     shape: Tuple[int, ...]
     set: Callable[[torch.Tensor], None]
+    get: Callable[[], torch.Tensor]
 
 
-def _assign(target: torch.Tensor, convert: Callable[[torch.Tensor], torch.Tensor] = lambda t: t):
+def _same(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def _tensor(file: str, key: str, shape: Tuple[int, ...], target: torch.Tensor,
+            convert: Callable[[torch.Tensor], torch.Tensor] = _same,
+            back: Callable[[torch.Tensor], torch.Tensor] = _same) -> Entry:
+    """The file's tensor is ``convert``-ed into ``target``; ``back`` is its inverse."""
     def assign(value: torch.Tensor) -> None:
         with torch.no_grad():
             target.copy_(convert(value))
-    return assign
+
+    return Entry(file, key, shape, assign, lambda: back(target.detach()).contiguous().clone())
 
 
 def _efml_to_our_gates(w: torch.Tensor, c: int) -> torch.Tensor:
@@ -126,6 +141,11 @@ def _efml_to_our_gates(w: torch.Tensor, c: int) -> torch.Tensor:
     return torch.cat([i, f, o, g], dim=0)
 
 
+def _our_to_efml_gates(w: torch.Tensor, c: int) -> torch.Tensor:
+    i, f, o, g = w.split(c, dim=0)
+    return torch.cat([i, f, g, o], dim=0)
+
+
 def weight_table(bilm: BiLM) -> List[Entry]:
     """Every tensor of token_embedder.pkl and encoder.pkl, mapped onto ``bilm``."""
     opts, enc = bilm.options, bilm.token_encoder
@@ -133,36 +153,36 @@ def weight_table(bilm: BiLM) -> List[Entry]:
     table = [
         # Our ids are shifted by +1 (0 is the batch padding): row 0 stays zero, the
         # file's rows follow. The <pad> row is a stored vector like any other.
-        Entry(TOKEN_EMBEDDER, "char_emb_layer.embedding.weight",
-              (opts.n_characters, opts.char_dim), _assign(enc.char_embedding.weight[1:])),
+        _tensor(TOKEN_EMBEDDER, "char_emb_layer.embedding.weight",
+                (opts.n_characters, opts.char_dim), enc.char_embedding.weight[1:]),
     ]
     if enc.word_embedding is not None:
         # word ids are shifted the same way: row 0 (batch padding) stays zero
-        table.append(Entry(TOKEN_EMBEDDER, "word_emb_layer.embedding.weight",
-                           (opts.n_words, opts.word_dim), _assign(enc.word_embedding.weight[1:])))
+        table.append(_tensor(TOKEN_EMBEDDER, "word_emb_layer.embedding.weight",
+                             (opts.n_words, opts.word_dim), enc.word_embedding.weight[1:]))
     for i, conv in enumerate(enc.convs):
         # Conv1d (n, char_dim, width) with bias, as ours: no conversion.
         for name in ("weight", "bias"):
             param = getattr(conv, name)
-            table.append(Entry(TOKEN_EMBEDDER, f"convolutions.{i}.{name}", tuple(param.shape),
-                               _assign(param)))
+            table.append(_tensor(TOKEN_EMBEDDER, f"convolutions.{i}.{name}",
+                                 tuple(param.shape), param))
     for k in range(opts.n_highway):
         carry, transform = enc.highway.carry[k], enc.highway.transform[k]
         for name, width in (("weight", (2 * F, F)), ("bias", (2 * F,))):
-            table.append(Entry(TOKEN_EMBEDDER, f"highways._layers.{k}.{name}", width,
-                               _highway_setter(getattr(carry, name), getattr(transform, name), F)))
+            table.append(_highway_entry(f"highways._layers.{k}.{name}", width,
+                                        getattr(carry, name), getattr(transform, name), F))
     # projection: Linear([word_emb ; highway_out]) -> P, the same layout as ours
-    table.append(Entry(TOKEN_EMBEDDER, "projection.weight", tuple(enc.projection.weight.shape),
-                       _assign(enc.projection.weight)))
-    table.append(Entry(TOKEN_EMBEDDER, "projection.bias", tuple(enc.projection.bias.shape),
-                       _assign(enc.projection.bias)))
+    for name in ("weight", "bias"):
+        param = getattr(enc.projection, name)
+        table.append(_tensor(TOKEN_EMBEDDER, f"projection.{name}", tuple(param.shape), param))
     for l, layer in enumerate(bilm.lstm.layers):
         for d, direction in enumerate(("forward", "backward")):
             table.extend(_lstm_table(f"{direction}_layer_{l}.", layer, d, C))
     return table
 
 
-def _highway_setter(carry: torch.Tensor, transform: torch.Tensor, F: int):
+def _highway_entry(key: str, shape: Tuple[int, ...], carry: torch.Tensor,
+                   transform: torch.Tensor, F: int) -> Entry:
     def assign(value: torch.Tensor) -> None:
         # Linear F -> 2F: first half a (transformed, relu), second half b (gate). Their
         # y = s(b) x + (1 - s(b)) relu(a); our gate weights relu(a) instead:
@@ -170,25 +190,29 @@ def _highway_setter(carry: torch.Tensor, transform: torch.Tensor, F: int):
         with torch.no_grad():
             transform.copy_(value[:F])
             carry.copy_(-value[F:])
-    return assign
+
+    return Entry(TOKEN_EMBEDDER, key, shape, assign,
+                 lambda: torch.cat([transform.detach(), -carry.detach()]).clone())
 
 
 def _lstm_table(prefix: str, layer, d: int, C: int) -> List[Entry]:
     d_in, P = layer.w_input.shape[1], layer.proj_dim
+    to_ours = lambda w: _efml_to_our_gates(w, C)
+    to_efml = lambda w: _our_to_efml_gates(w, C)
     return [
         # torch Linear stores (out, in); ours computes x @ W (in, out): transpose, and
         # reorder the gates. There is no forget bias at run time: the layer is built
         # with forget_bias 0.0 (ElmoOptions.forget_bias for "efml").
-        Entry(ENCODER, prefix + "input_linearity.weight", (4 * C, d_in),
-              _assign(layer.w_input[d], lambda w: _efml_to_our_gates(w, C).t())),
-        Entry(ENCODER, prefix + "state_linearity.weight", (4 * C, P),
-              _assign(layer.w_hidden[d], lambda w: _efml_to_our_gates(w, C).t())),
+        _tensor(ENCODER, prefix + "input_linearity.weight", (4 * C, d_in), layer.w_input[d],
+                lambda w: to_ours(w).t(), lambda w: to_efml(w.t())),
+        _tensor(ENCODER, prefix + "state_linearity.weight", (4 * C, P), layer.w_hidden[d],
+                lambda w: to_ours(w).t(), lambda w: to_efml(w.t())),
         # the only LSTM bias (input_linearity has none): gates reordered
-        Entry(ENCODER, prefix + "state_linearity.bias", (4 * C,),
-              _assign(layer.bias[d], lambda b: _efml_to_our_gates(b, C))),
+        _tensor(ENCODER, prefix + "state_linearity.bias", (4 * C,), layer.bias[d],
+                to_ours, to_efml),
         # state_projection (P, C) without bias -> our w_proj (C, P)
-        Entry(ENCODER, prefix + "state_projection.weight", (P, C),
-              _assign(layer.w_proj[d], lambda w: w.t())),
+        _tensor(ENCODER, prefix + "state_projection.weight", (P, C), layer.w_proj[d],
+                lambda w: w.t(), lambda w: w.t()),
     ]
 
 
@@ -249,6 +273,43 @@ def load_elmoformanylangs(model_dir: PathLike, requires_grad: bool = False) -> B
     bilm.token_encoder.lexicon.set_entries(chars, words)
     load_weights(bilm, model_dir)
     return bilm.requires_grad_(requires_grad).eval()
+
+
+def save_elmoformanylangs(bilm: BiLM, model_dir: PathLike, dropout: float = 0.0,
+                          settings: Optional[Dict[str, object]] = None) -> Path:
+    """Write ``bilm`` (token_encoder "efml") as an ELMoForManyLangs model folder, which
+    ``load_elmoformanylangs`` and the original code read: config.json (``settings`` and
+    ``config_path``), the architecture (ARCHITECTURE, with ``dropout``), char.dic /
+    word.dic and the two state dicts (torch.save, tensors only). Creates the folder."""
+    model_dir = Path(model_dir)
+    architecture = bilm.options.to_efml_dict(dropout)  # E628 for another kind of biLM
+    chars, words = bilm.token_encoder.lexicon.entries()
+    lines = {CHAR_DIC: _dic_lines(model_dir / CHAR_DIC, chars),
+             WORD_DIC: _dic_lines(model_dir / WORD_DIC, words) if words else None}
+    model_dir.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(model_dir / CONFIG_NAME, {**(settings or {}), "config_path": ARCHITECTURE})
+    srsly.write_json(model_dir / ARCHITECTURE, architecture)
+    for name, text in lines.items():
+        if text is not None:
+            (model_dir / name).write_text(text, encoding="utf-8")
+    table = weight_table(bilm)
+    for file in (TOKEN_EMBEDDER, ENCODER):
+        save_tensors({e.key: e.get().cpu() for e in table if e.file == file}, model_dir / file)
+    return model_dir
+
+
+def _dic_lines(path: Path, entries: List[str]) -> str:
+    """``token<TAB>id`` lines that ``read_lexicon`` (and the original) read back as
+    ``entries``: U+3000 is the one token written as a lone id."""
+    lines = []
+    for index, entry in enumerate(entries):
+        if entry == LONE_ID_TOKEN:
+            lines.append(f"{entry}\t{index}")
+        elif entry != entry.strip() or "\t" in entry or not entry:
+            raise ValueError(Errors.E629.format(path=path, entry=entry, id=index))
+        else:
+            lines.append(f"{entry}\t{index}")
+    return "\n".join(lines) + "\n"
 
 
 def _read_json(path: Path):

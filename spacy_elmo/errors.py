@@ -176,6 +176,16 @@ class Errors(metaclass=_WithCodes):
         "ELMoForManyLangs vocabulary file {path}, line {line}: {what} is already on line "
         "{first}. Each id and each token must appear once."
     )
+    E628 = (
+        "Only an ELMoForManyLangs biLM (token_encoder 'efml', with skip connections) can be "
+        "written in its layout; this one has token_encoder '{token_encoder}', "
+        "use_skip_connections {skip}. Write it as options.json + weights.hdf5 instead."
+    )
+    E629 = (
+        "Cannot write ELMoForManyLangs vocabulary file {path}: entry {entry!r} (id {id}) "
+        "begins or ends with white space or holds a tab, which its reader strips or "
+        "splits on. Nothing was written."
+    )
 
     # Downloading published models (spacy_elmo/download.py): E800-E849
     E800 = (
@@ -329,12 +339,6 @@ class Errors(metaclass=_WithCodes):
     E362 = "Task data file {path} is not a readable .spacy file (DocBin): {error}"
     E363 = "Task data {path} holds no words: nothing to adapt the biLM on."
     E364 = "Cannot adapt the model {path}: {problem}"
-    E365 = (
-        "Cannot adapt the ELMoForManyLangs model {path}: its token encoder (char.dic, "
-        "word.dic) cannot be pretrained or exported here; adapt a model of the original "
-        "kind (options.json + weights.hdf5, a pipeline converted from one, or a "
-        "pretraining output)."
-    )
     E366 = (
         "OUTPUT {output} and {what} {path} overlap (one is, holds or is inside the "
         "other): the adaptation would write over its own input. Choose another OUTPUT."
@@ -350,6 +354,11 @@ class Errors(metaclass=_WithCodes):
         "{minimum} or more."
     )
     E369 = "--steps must be a positive integer, found {steps}."
+    E370 = (
+        "[model] token_encoder = '{token_encoder}' needs [paths] init_bilm: an "
+        "ELMoForManyLangs biLM's char.dic and word.dic come from the model it continues "
+        "(python -m spacy_elmo adapt MODEL TRAIN OUTPUT sets both)."
+    )
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."

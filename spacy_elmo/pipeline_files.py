@@ -1,8 +1,10 @@
 """Finding and loading biLM weights in any folder: model files (``model_files``) or a
 spaCy pipeline with an elmo component, read here, in the spaCy layer."""
 from pathlib import Path
+from typing import Tuple
 
 import spacy
+from spacy.language import Language
 from spacy.util import load_config
 
 from .errors import Errors
@@ -47,11 +49,17 @@ def init_bilm_from(bilm: BiLM, path: PathLike, name: str = FACTORY) -> BiLM:
 def bilm_from_pipeline(path: Path) -> BiLM:
     """The biLM of the elmo component of the pipeline in ``path`` (loaded without the
     other components)."""
+    nlp, name = elmo_pipeline(path)
+    return get_bilm(nlp.get_pipe(name).model)
+
+
+def elmo_pipeline(path: Path) -> Tuple[Language, str]:
+    """The pipeline in ``path`` with its tokenizer and its elmo component only, and that
+    component's name."""
     config = load_config(path / "config.cfg", interpolate=False)
     components = config.get("components", {})
     names = [n for n, block in components.items() if block.get("factory") == FACTORY]
     if not names:
         raise ValueError(Errors.E110.format(path=path))
     others = [n for n in config["nlp"].get("pipeline", []) if n != names[0]]
-    nlp = spacy.load(path, exclude=others)
-    return get_bilm(nlp.get_pipe(names[0]).model)
+    return spacy.load(path, exclude=others), names[0]

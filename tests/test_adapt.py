@@ -12,9 +12,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training.converters import conllu_to_docs
 from typer.testing import CliRunner
 
-from spacy_elmo import load_allennlp
+from spacy_elmo import load_allennlp, load_elmoformanylangs
 from spacy_elmo.cli import app
-from spacy_elmo.convert import convert_to_pipeline
+from spacy_elmo.convert import convert_efml_to_pipeline, convert_to_pipeline
 from spacy_elmo.pipeline_files import bilm_from_directory
 from spacy_elmo.pretrain import pretrain
 from spacy_elmo.pretrain.adapt import adapt
@@ -105,6 +105,66 @@ def test_adaptation_changes_the_bilm_and_lowers_perplexity(adapted):
     assert "elmo" in nlp.pipe_names and not (result.run_dir / "final" / "pipeline").exists()
     loaded = bilm_from_directory(result.pipeline).state_dict()
     assert all(torch.equal(loaded[name], final[name]) for name in final)
+
+
+@pytest.fixture(scope="module")
+def efml_adapted(tmp_path_factory, ewt_blocks):
+    """The ELMoForManyLangs fixture (char.dic + word.dic, no softmax) adapted on 120 EWT
+    sentences for 8 steps (2 of warm-up), 40 others held out."""
+    data = tmp_path_factory.mktemp("efml_data")
+    train = conllu_docbin(ewt_blocks[:120], data / "train.spacy")
+    dev = conllu_docbin(ewt_blocks[200:240], data / "dev.spacy")
+    output = tmp_path_factory.mktemp("efml_adapted") / "out"
+    model = EFML_FIXTURES / "model"
+    return adapt(model, train, output, steps=8, dev=dev, overrides=SMALL, silent=True), model
+
+
+def test_adapt_an_elmoformanylangs_model(efml_adapted):
+    """Its vocabularies and architecture go through: the warm-up leaves every biLM tensor
+    as the model folder has it, then the biLM moves, and final/ is an ELMoForManyLangs
+    folder (the original's layout) holding what OUTPUT's pipeline computes."""
+    result, model = efml_adapted
+    assert (result.softmax, result.warmup_steps) == ("new", 2)
+    source = load_elmoformanylangs(model).state_dict()
+    warm = load_checkpoint(result.run_dir / "checkpoints" / "step-00000002.pt")["model"]
+    assert all(torch.equal(warm[f"bilm.{name}"], value) for name, value in source.items())
+    final = result.run_dir / "final"
+    assert (final / "char.dic").read_bytes() == (model / "char.dic").read_bytes()
+    adapted = load_elmoformanylangs(final)
+    assert adapted.options == load_elmoformanylangs(model).options
+    changed = [k for k, v in adapted.state_dict().items() if not torch.equal(v, source[k])]
+    assert "lstm.layers.0.w_input" in changed and "token_encoder.word_embedding.weight" in changed
+    assert not any("lexicon" in name for name in changed)
+    assert result.after["average"] < result.before["average"]
+    nlp = spacy.load(result.pipeline)
+    words = ["Where", "is", "the", "nearest", "bakery", "?"]
+    doc = nlp(Doc(nlp.vocab, words=words))
+    expected = adapted.embed([words])[0]
+    assert float(abs(doc._.elmo_layers - expected).max()) < 1e-5
+
+
+def test_a_chinese_pipeline_keeps_its_word_segmenter(tmp_path):
+    """A pipeline MODEL keeps its own tokenizer: the ELMoForManyLangs fixture converted
+    for Chinese with jieba, adapted, still segments words, with the adapted weights."""
+    pytest.importorskip("jieba")
+    sentences = srsly.read_json(EFML_FIXTURES / "sentences.json")
+    words = sentences[24]  # a Chinese sentence as jieba segments it (the fixture's README)
+    pipeline = convert_efml_to_pipeline(EFML_FIXTURES / "model", tmp_path / "zh", lang="zh",
+                                        segmenter="jieba")
+    task = tmp_path / "task.txt"
+    task.write_text("".join(sentences[24]) + "\n" + "".join(sentences[25]) + "\n", encoding="utf8")
+    result = adapt(pipeline, task, tmp_path / "out", steps=2, overrides=SMALL, silent=True)
+    train_words = (result.run_dir / "corpus" / "train.txt").read_text(encoding="utf8")
+    assert train_words.splitlines()[0].split() == words  # TRAIN's text, segmented by jieba
+    nlp = spacy.load(result.pipeline)
+    assert nlp.config["nlp"]["tokenizer"]["segmenter"] == "jieba"
+    doc = nlp("".join(words))
+    assert [t.text for t in doc] == words
+    adapted = load_elmoformanylangs(result.run_dir / "final")
+    assert float(abs(doc._.elmo_layers - adapted.embed([words])[0]).max()) < 1e-5
+    source = load_elmoformanylangs(EFML_FIXTURES / "model").state_dict()
+    assert not torch.equal(adapted.state_dict()["lstm.layers.0.w_input"],
+                           source["lstm.layers.0.w_input"])
 
 
 def test_adapt_a_converted_pipeline(tmp_path, published):
@@ -203,7 +263,7 @@ def test_errors_are_one_coded_line(tmp_path, published):
     (tmp_path / "bad.spacy").write_bytes(b"not a docbin")
     assert "[E362]" in run_cli(published, tmp_path / "bad.spacy", tmp_path / "o1")
     assert "[E360]" in run_cli(published, tmp_path / "missing", tmp_path / "o2")
-    assert "[E365]" in run_cli(EFML_FIXTURES / "model", task, tmp_path / "o3")
+    assert "[E364]" in run_cli(EFML_FIXTURES, task, tmp_path / "o3")  # no model there
     assert "[E368]" in run_cli(published, task, tmp_path / "o4", "--steps", "1")
     assert "[E364]" in run_cli(tmp_path / "taken", task, tmp_path / "o5")
     # failed new adaptations leave nothing behind

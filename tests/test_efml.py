@@ -13,7 +13,8 @@ import torch
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 
-from spacy_elmo import Embedder, TokenCache, load_elmoformanylangs, save_allennlp
+from spacy_elmo import (
+    Embedder, TokenCache, load_elmoformanylangs, save_allennlp, save_elmoformanylangs)
 from spacy_elmo.cli import app
 from spacy_elmo.convert import convert_efml_to_pipeline
 from spacy_elmo.data_classes import ElmoData
@@ -234,6 +235,45 @@ def test_directory_loader_and_bundled_architectures(bilm):
 def test_efml_model_cannot_be_saved_as_options_json(bilm, tmp_path):
     with pytest.raises(ValueError, match="cannot be written as options.json"):
         save_allennlp(bilm, tmp_path / "options.json", tmp_path / "weights.hdf5")
+
+
+def test_saved_in_its_own_layout_as_the_original_files(bilm, tmp_path, sentences, expected):
+    """save_elmoformanylangs writes the fixture's own tensors, vocabularies and
+    architecture back (the files the original code wrote are the reference), and the
+    folder computes the original's layers."""
+    out = save_elmoformanylangs(bilm, tmp_path / "saved", dropout=0.1)
+    for name in ("token_embedder.pkl", "encoder.pkl"):
+        original = torch.load(MODEL / name, weights_only=True)
+        written = torch.load(out / name, weights_only=True)
+        assert sorted(written) == sorted(original)
+        for key, value in original.items():
+            assert torch.equal(written[key], value.to(torch.float32)), (name, key)
+    for name in ("char.dic", "word.dic"):
+        assert _fixture_dic(name) == {
+            line.split("\t")[0]: int(line.split("\t")[1])
+            for line in (out / name).read_text(encoding="utf8").splitlines()}
+    original = srsly.read_json(MODEL / "cnn_model.json")
+    written = srsly.read_json(out / srsly.read_json(out / "config.json")["config_path"])
+    assert {k: written[k] for k in ("encoder", "token_embedder", "dropout")} == \
+        {k: original[k] for k in ("encoder", "token_embedder", "dropout")}
+    reloaded = load_elmoformanylangs(out)
+    for found, want in zip(reloaded.embed(sentences, batch_size=8), expected):
+        assert_float32_close(found, want)
+
+
+def test_only_its_kind_is_saved_in_its_layout(bilm, tmp_path):
+    from spacy_elmo import load_allennlp
+
+    elmo = DATA.parent / "elmo"
+    original = load_allennlp(elmo / "options.json", elmo / "lm_weights.hdf5")
+    with pytest.raises(ValueError, match=r"\[E628\]"):
+        save_elmoformanylangs(original, tmp_path / "a")
+    spaced = copy.deepcopy(bilm)
+    chars, words = spaced.token_encoder.lexicon.entries()
+    spaced.token_encoder.lexicon.set_entries(chars, [" x" if w == words[-1] else w for w in words])
+    with pytest.raises(ValueError, match=r"\[E629\].*' x'"):
+        save_elmoformanylangs(spaced, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 # -- model folders with something wrong ---------------------------------------------------

@@ -67,3 +67,15 @@ def test_default_model_is_the_published_original():
     assert settings.model == published_options("original")
     assert (settings.model.lstm_dim, settings.model.projection_dim, settings.model.n_highway) == (4096, 512, 2)
     assert settings.model.filters[-1] == (7, 1024) and len(settings.model.filters) == 7
+
+
+def test_an_efml_token_encoder_needs_the_model_it_continues():
+    """Its char.dic / word.dic come from [paths] init_bilm: without it, one coded error
+    before anything is built; with it, [model] states the encoder."""
+    efml = {"model.token_encoder": "efml", "model.n_characters": 69, "model.word_dim": 12,
+            "model.n_words": 152}
+    with pytest.raises(ValueError, match=r"\[E370\].*init_bilm"):
+        PretrainSettings.from_config(load_config(TINY, efml))
+    settings = PretrainSettings.from_config(
+        load_config(TINY, {**efml, "paths.init_bilm": "efml.model"}))
+    assert (settings.model.token_encoder, settings.model.word_rows) == ("efml", 153)

@@ -14,7 +14,7 @@ from .pretrain import EXTRA_ARGS
 def adapt_cli(
     # fmt: off
     ctx: typer.Context,  # holds the config overrides (--training.batch_size 32 ...)
-    model: Path = Arg(..., help="Pipeline with an 'elmo' component, pretraining output, or folder with options.json + weights.hdf5"),
+    model: Path = Arg(..., help="Pipeline with an 'elmo' component, pretraining output, folder with options.json + weights.hdf5, or ELMoForManyLangs model folder"),
     train: Path = Arg(..., help="The task's training data: .spacy or text file(s), or a folder of them"),
     output: Path = Arg(..., help="Pipeline to write (usable as --paths.elmo); the run goes to OUTPUT/run"),
     steps: int = Opt(1000, "--steps", "-n", help="Optimizer steps, the softmax warm-up included"),

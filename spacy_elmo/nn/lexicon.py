@@ -80,9 +80,16 @@ class EfmlLexicon(nn.Module):
         self.words_utf8 = _to_buffer(words, self.words_utf8.device)
         self._tables = None
 
+    def entries(self) -> Tuple[List[str], List[str]]:
+        """The char and word vocabularies: ``chars[i]`` is char id i (unshifted)."""
+        return (_from_buffer(self.chars_utf8, self.n_characters),
+                _from_buffer(self.words_utf8, self.n_words))
+
     def ids(self, words: Sequence[Key]) -> numpy.ndarray:
-        chars, vocab = self._lookup_tables()
         width = self.max_chars + (1 if self.n_words else 0)
+        if not words:  # the width alone: no vocabulary needed (a run's before it loads one)
+            return numpy.zeros((0, width), dtype=numpy.int64)
+        chars, vocab = self._lookup_tables()
         # every id below is already shifted by +1 (see _lookup_tables)
         out = numpy.full((len(words), width), chars[PAD], dtype=numpy.int64)
         row_chars = out[:, width - self.max_chars :]
@@ -106,8 +113,7 @@ class EfmlLexicon(nn.Module):
     def _lookup_tables(self) -> Tuple[Dict[str, int], Dict[str, int]]:
         """{entry: id + 1} for chars and words, decoded once per buffer contents."""
         if self._tables is None:
-            chars = _from_buffer(self.chars_utf8, self.n_characters)
-            words = _from_buffer(self.words_utf8, self.n_words)
+            chars, words = self.entries()
             self._tables = (
                 {entry: i + 1 for i, entry in enumerate(chars)},
                 {entry: i + 1 for i, entry in enumerate(words)},

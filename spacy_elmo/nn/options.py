@@ -206,6 +206,24 @@ class ElmoOptions:
                 cfg[key] = value
         return cfg
 
+    def to_efml_dict(self, dropout: float = 0.0) -> Dict[str, Any]:
+        """The ELMoForManyLangs architecture file (``from_efml_dict``'s input);
+        ``dropout`` is its training-only recurrent dropout, which its code reads."""
+        if self.token_encoder != "efml" or not self.use_skip_connections:
+            raise ValueError(Errors.E628.format(
+                token_encoder=self.token_encoder, skip=self.use_skip_connections))
+        return {
+            "encoder": {"name": "elmo", "projection_dim": self.projection_dim,
+                        "cell_clip": self.cell_clip, "proj_clip": self.proj_clip,
+                        "dim": self.lstm_dim, "n_layers": self.n_layers},
+            "token_embedder": {"name": "cnn", "activation": self.activation,
+                               "filters": [list(f) for f in self.filters],
+                               "n_highway": self.n_highway, "word_dim": self.word_dim,
+                               "char_dim": self.char_dim,
+                               "max_characters_per_token": self.max_characters_per_token},
+            "dropout": dropout,
+        }
+
     def replace(self, **changes: Any) -> "ElmoOptions":
         return dataclasses.replace(self, **changes)
 

@@ -41,9 +41,12 @@ class CharCNNEncoder(nn.Module):
     def __init__(self, options: ElmoOptions) -> None:
         super().__init__()
         self.options = options
-        self.char_embedding = nn.Embedding(options.embedding_rows, options.char_dim)
+        # row 0 is the batch padding's: zero, and never trained
+        self.char_embedding = nn.Embedding(options.embedding_rows, options.char_dim,
+                                           padding_idx=0)
         self.word_embedding = (
-            nn.Embedding(options.word_rows, options.word_dim) if options.word_dim else None
+            nn.Embedding(options.word_rows, options.word_dim, padding_idx=0)
+            if options.word_dim else None
         )
         self.convs = nn.ModuleList(
             nn.Conv1d(options.char_dim, n, kernel_size=width) for width, n in options.filters

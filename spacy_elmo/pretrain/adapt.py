@@ -17,6 +17,7 @@ adapted biLM. It is a pretraining run (``train.pretrain``), set up from the mode
   softmax or the warmed-up one) and after, in the log and the result.
 
 OUTPUT/                    the pipeline (spacy.load, --paths.elmo): config.cfg, elmo/, ...
+                           (a pipeline MODEL's own, tokenizer and settings, new weights)
 OUTPUT/run/                the pretraining run (checkpoint.py's layout; final/pipeline is
                            OUTPUT itself), with corpus/train.txt (and dev.txt): the words
 """
@@ -28,13 +29,17 @@ from typing import Any, Dict, Optional, Union
 import spacy
 import srsly
 from confection import Config
+from spacy.language import Language
 
 from ..errors import Errors
+from ..layers import get_bilm
 from ..output_file import append_line, write_errors
+from ..pipeline_files import bilm_from_directory, elmo_pipeline
 from . import checkpoint as ckpt
 from .config import DEFAULT_CONFIG, PretrainSettings, TrainingSettings, model_section
 from .evaluate import evaluate
-from .init_model import InitModel, read_model
+from .corpus import Tokenizer
+from .init_model import PIPELINE_KIND, InitModel, read_model
 from .run_folder import run_lock
 from .task_text import TextStats, write_task_text
 from .train import pretrain
@@ -68,8 +73,8 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
           resume: bool = False, force: bool = False, silent: bool = False) -> Adaptation:
     """Adapt the biLM in ``model`` to the words of ``train``; the pipeline goes to ``output``.
 
-    model: a pipeline with an "elmo" component, a pretraining output (or its final/), or
-        a folder with options.json + weights.hdf5.
+    model: a pipeline with an "elmo" component, a pretraining output (or its final/), a
+        folder with options.json + weights.hdf5, or an ELMoForManyLangs model folder.
     train / dev: .spacy files, text files, or folders of them (``task_text.task_files``).
     steps (int): optimizer steps in all, the softmax warm-up included.
     overrides: dotted pretraining settings ("training.batch_size": 32), applied last.
@@ -82,8 +87,6 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
         raise ValueError(Errors.E369.format(steps=steps))
     check_output(output, {"MODEL": model, "TRAIN": train, "--dev": dev})
     source = read_model(model, Errors.E364)
-    if source.bilm.options.token_encoder != "elmo":
-        raise ValueError(Errors.E365.format(path=model))
     run = output / RUN_DIR
     found = ckpt.existing_run(run)
     if found and not (resume or force):  # as pretrain refuses it, before anything is written
@@ -92,7 +95,7 @@ def adapt(model: PathLike, train: PathLike, output: PathLike, steps: int = DEFAU
     settings = PretrainSettings.from_config(_config(source, run, steps, dev, overrides))
     created, text = not output.exists(), None
     try:
-        text = _write_text(train, dev, run, settings.corpus.lang)
+        text = _write_text(train, dev, run, settings.corpus.lang, source)
         warmup = _warmup(source, text[0], settings, steps, overrides, run if resume else None)
         config = _config(source, run, steps, dev, overrides, warmup)
         final = pretrain(config, run, resume=resume, force=force, silent=silent)
@@ -155,7 +158,7 @@ def _source_sections(source: InitModel):
     if source.final is not None and (source.final / ckpt.CONFIG_FILE).is_file():
         saved = Config().from_disk(source.final / ckpt.CONFIG_FILE, interpolate=False)
         return dict(saved.get("corpus", {})), dict(saved.get("training", {}))
-    if (source.path / "config.cfg").is_file() and source.kind == "spaCy pipeline":
+    if (source.path / "config.cfg").is_file() and _is_pipeline(source):
         nlp_config = Config().from_disk(source.path / "config.cfg", interpolate=False)
         return {"lang": nlp_config["nlp"]["lang"]}, {}
     return {}, {}
@@ -179,13 +182,20 @@ def _warmup(source: InitModel, train: TextStats, settings: PretrainSettings, ste
     return warmup
 
 
-def _write_text(train: Path, dev: Optional[Path], run: Path, lang: str):
+def _write_text(train: Path, dev: Optional[Path], run: Path, lang: str,
+                source: InitModel):
     """The words of TRAIN and DEV under OUTPUT/run/corpus/, written holding the run's
-    lock (E334 while another process trains there, whose text this would replace)."""
+    lock (E334 while another process trains there, whose text this would replace).
+    Text files are tokenized as a pipeline MODEL tokenizes (its word segmenter)."""
     text = run / TEXT_DIR
+    tokenizer = Tokenizer.from_pipeline(source.path) if _is_pipeline(source) else None
     with run_lock(run):
-        return (write_task_text(train, text / "train.txt", lang),
-                write_task_text(dev, text / "dev.txt", lang) if dev else None)
+        return (write_task_text(train, text / "train.txt", lang, tokenizer),
+                write_task_text(dev, text / "dev.txt", lang, tokenizer) if dev else None)
+
+
+def _is_pipeline(source: InitModel) -> bool:
+    return source.kind == PIPELINE_KIND
 
 
 def _remove_new(output: Path, created: bool, wrote_text: bool) -> None:
@@ -216,11 +226,24 @@ def _finish(source: InitModel, run: Path, final: Path, output: Path, text) -> Ad
                "softmax": result.softmax, "warmup_steps": result.warmup_steps,
                "train": vars(result.train), "dev": vars(result.dev) if result.dev else None,
                "dev_before": before, "dev_after": after})
-    nlp = spacy.load(final / "pipeline")
+    nlp = _output_pipeline(source, final / "pipeline")
     with write_errors(output):  # a full disk or read-only folder: E510, no traceback
         nlp.to_disk(output)
     shutil.rmtree(final / "pipeline")  # it is OUTPUT now: one copy of the weights
     return result
+
+
+def _output_pipeline(source: InitModel, exported: Path) -> Language:
+    """OUTPUT's pipeline: a pipeline MODEL keeps its own tokenizer (a Chinese word
+    segmenter, say), language and elmo settings, with the adapted biLM's weights in its
+    elmo component; any other MODEL gets the run's export (spacy.blank(lang) + elmo)."""
+    if not _is_pipeline(source):
+        return spacy.load(exported)
+    nlp, name = elmo_pipeline(source.path)
+    get_bilm(nlp.get_pipe(name).model).load_state_dict(bilm_from_directory(exported).state_dict())
+    description = nlp.meta.get("description") or f"ELMo biLM from {source.path.name}"
+    nlp.meta["description"] = f"{description}; adapted to a task's text (spacy_elmo adapt)"
+    return nlp
 
 
 def _append_log(run: Path, record: Dict[str, Any]) -> None:

@@ -30,15 +30,20 @@ lowercase = false
 """
 # Every [model] setting: the ElmoOptions of the published "original" model, as the
 # pipeline config writes them, but for the token encoder's kind and vocabulary sizes (a
-# run trains the original encoder; n_characters is ElmoOptions' rule, 262).
-_NOT_IN_MODEL = ("@architectures", "n_characters", "token_encoder", "word_dim", "n_words")
+# new run trains the original encoder; n_characters is ElmoOptions' rule, 262). A run
+# that continues an ELMoForManyLangs model ([paths] init_bilm) states them: its char.dic
+# and word.dic come from that model.
+_ENCODER_TYPES = {"token_encoder": str, "n_characters": int, "word_dim": int, "n_words": int}
+_NOT_IN_MODEL = ("@architectures", *_ENCODER_TYPES)
 
 
 def model_section(options: ElmoOptions) -> Dict[str, Any]:
-    """The [model] section describing a biLM of the original kind (``adapt`` reads it
-    from the model it starts from)."""
-    return {key: value for key, value in model_config_from_options(options).items()
-            if key not in _NOT_IN_MODEL}
+    """The [model] section describing ``options`` (``adapt`` reads it from the model it
+    starts from): the token encoder's settings only for an ELMoForManyLangs biLM."""
+    block = model_config_from_options(options)
+    efml = options.token_encoder == "efml"
+    return {key: value for key, value in block.items()
+            if key not in _NOT_IN_MODEL or (efml and key in _ENCODER_TYPES)}
 
 
 _MODEL_DEFAULTS = model_section(published_options("original"))
@@ -194,8 +199,11 @@ class PretrainSettings:
                 raise ValueError(Errors.E300.format(
                     section=section, key="", known="paths, corpus, model, training"))
         model = _section(full, "model", _MODEL_TYPES)
+        paths = PathSettings(**_section(full, "paths", _types(PathSettings)))
+        if model.get("token_encoder", "elmo") != "elmo" and not paths.init_bilm:
+            raise ValueError(Errors.E370.format(token_encoder=model["token_encoder"]))
         return cls(
-            paths=PathSettings(**_section(full, "paths", _types(PathSettings))),
+            paths=paths,
             corpus=CorpusSettings(**_section(full, "corpus", _types(CorpusSettings))),
             model=ElmoOptions(**model),
             training=_check_training(
@@ -204,7 +212,7 @@ class PretrainSettings:
         )
 
 
-_MODEL_TYPES = {key: type(value) for key, value in _MODEL_DEFAULTS.items()}
+_MODEL_TYPES = {**{key: type(value) for key, value in _MODEL_DEFAULTS.items()}, **_ENCODER_TYPES}
 
 
 def _types(cls) -> Dict[str, Any]:

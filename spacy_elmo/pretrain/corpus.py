@@ -144,6 +144,19 @@ class Tokenizer:
             self._spacy = spacy.blank(lang).tokenizer
 
     @classmethod
+    def from_pipeline(cls, path: Path) -> "Tokenizer":
+        """The tokenizer of the spaCy pipeline in ``path`` (its language and settings, a
+        Chinese word segmenter say), loaded without its components."""
+        import spacy
+        from spacy.util import load_config
+
+        names = load_config(path / "config.cfg", interpolate=False)["nlp"].get("pipeline", [])
+        nlp = spacy.load(path, exclude=list(names))
+        tokenizer = cls(nlp.lang, "whitespace")
+        tokenizer.kind, tokenizer._spacy = "spacy", nlp.tokenizer
+        return tokenizer
+
+    @classmethod
     def from_settings(cls, corpus: "CorpusSettings") -> "Tokenizer":
         """The tokenizer of a run's [corpus] section (training, vocab, evaluation alike)."""
         return cls(corpus.lang, corpus.tokenizer, corpus.lowercase)

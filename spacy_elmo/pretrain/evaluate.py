@@ -15,9 +15,8 @@ from typing import Dict, Iterable, Iterator, List, Tuple, Union
 
 import torch
 
-from ..elmo_format import load_allennlp
 from ..errors import Errors
-from ..model_files import OPTIONS_NAME, WEIGHTS_NAME, find_final
+from ..model_files import find_final, read_model_files
 from ..nn.bilm import BiLM
 from ..nn.chars import BOS_TOKEN, EOS_TOKEN
 from ..torch_files import load_state_into, load_tensors
@@ -140,7 +139,7 @@ def load_language_model(
     if final is not None:
         settings = PretrainSettings.from_config(_read_config(final / CONFIG_FILE))
         vocab = Vocab.from_disk(final / VOCAB_FILE)
-        bilm = load_allennlp(final / OPTIONS_NAME, final / WEIGHTS_NAME)
+        bilm = read_model_files(final)  # options.json + weights.hdf5, or ELMoForManyLangs
         lm = LanguageModel(bilm, len(vocab))
         load_state_into(lm.head, load_tensors(final / HEAD_FILE), final / HEAD_FILE)
         return lm.eval(), vocab, settings

@@ -31,6 +31,9 @@ from .lm import LanguageModel
 from .vocab import Vocab
 
 
+PIPELINE_KIND = "spaCy pipeline"
+
+
 @dataclass
 class InitModel:
     """path: what [paths] init_bilm names. kind: which reader read it (for the log).
@@ -112,10 +115,9 @@ def _read_head(path: Path, n_words: int, dim: int) -> Dict[str, torch.Tensor]:
 
 def _bilm_directory(path: Path) -> InitModel:
     """options.json + weights.hdf5, an ELMoForManyLangs folder or a spaCy pipeline; the
-    last reader (it raises when ``path`` is no model). An ELMoForManyLangs model is read,
-    but [model] cannot describe its token encoder, so the options check refuses it."""
+    last reader (it raises when ``path`` is no model)."""
     kind = ("options.json + weights.hdf5" if (path / OPTIONS_NAME).is_file()
-            else "ELMoForManyLangs model" if is_efml_dir(path) else "spaCy pipeline")
+            else "ELMoForManyLangs model" if is_efml_dir(path) else PIPELINE_KIND)
     return InitModel(path, kind, bilm_from_directory(path))
 
 

@@ -20,6 +20,7 @@ from typing import Iterator, List, Tuple
 
 from confection import Config
 
+from .. import efml_format
 from ..errors import Errors
 from ..output_file import atomic_write, check_not_input, file_lock, is_inside, remove, write_errors
 from .checkpoint import (
@@ -29,7 +30,8 @@ from .corpus import SOTU_PREFIX
 
 LOCK_FILE = "pretrain.lock"
 TOP_FILES = (CONFIG_FILE, VOCAB_FILE, LOG_FILE)
-FINAL_FILES = ("options.json", "weights.hdf5", "lm_head.pt", VOCAB_FILE, CONFIG_FILE)
+FINAL_FILES = ("options.json", "weights.hdf5", "lm_head.pt", VOCAB_FILE, CONFIG_FILE,
+               *efml_format.MODEL_FILES)  # an ELMoForManyLangs biLM's export
 PIPELINE, PIPELINE_FILES = "pipeline", ("config.cfg", "meta.json", "tokenizer")
 PIPELINE_FOLDERS = ("vocab", "elmo")  # spaCy's own serialization of the vocab and the component
 TMP_FILE = re.compile(r"\.(?P<name>.+)\.tmp\d+")  # output_file.atomic_write's temporary files

@@ -4,12 +4,12 @@
 (DocBin) or plain text files, or folders of them. Only the words are read, never the
 annotations. A doc is split into sentences where it marks them (``doc.sents`` when its
 sentence boundaries are set), else it is one sequence; a line of a text file is one doc,
-tokenized by spaCy's tokenizer for the language. Whitespace tokens are dropped, and a
+tokenized by spaCy's tokenizer for the language (or the given one: a pipeline's own). Whitespace tokens are dropped, and a
 token with whitespace inside becomes several words (the text is whitespace-tokenized).
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 from spacy.tokens import Doc, DocBin
 
@@ -45,11 +45,13 @@ def task_files(path: Path) -> List[Path]:
     return found
 
 
-def write_task_text(path: Path, output: Path, lang: str) -> TextStats:
+def write_task_text(path: Path, output: Path, lang: str,
+                    tokenizer: Optional[Tokenizer] = None) -> TextStats:
     """Write the words of the data at ``path`` (``task_files``) to ``output``, one
-    sentence per line, words separated by spaces; returns what was read."""
+    sentence per line, words separated by spaces; returns what was read. Text files
+    are tokenized by ``tokenizer``, by default spaCy's for ``lang``."""
     stats = TextStats()
-    tokenizer = Tokenizer(lang, "spacy")
+    tokenizer = tokenizer or Tokenizer(lang, "spacy")
     lines: List[str] = []
     for file in task_files(path):
         stats.files += 1
