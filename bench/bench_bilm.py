@@ -17,7 +17,11 @@ processes' bursts). It also checks the outputs against a plain float64 computati
 (within 1e-4) and reports how often the clips were active.
 
     python bench/bench_bilm.py [--conllu PATH] [--arch small original efml] [--batch 1 32]
-        [--limit N] [--repeats R] [--no-pack]
+        [--limit N] [--repeats R] [--no-pack] [--compute-dtype int8 auto] [--nondeterministic]
+
+``--compute-dtype``: formats timed beside float32 (``precision``); ``--nondeterministic``:
+also float32 with ``deterministic = false`` (``BiLM.set_deterministic``: MKL for
+single-row products).
 
 ``efml`` is an ELMoForManyLangs model of the published size (cnn_50_100_512_4096: the
 original's LSTMs, char_dim 50, word_dim 100) with a char vocabulary of ``EFML_CHARS``
@@ -275,13 +279,23 @@ def embed_all(bilm: BiLM, sentences, batch: int, chunk: int, cache: TokenCache) 
     return times
 
 
+NONDETERMINISTIC = "float32 nondeterministic"
+
+
+def set_format(bilm: BiLM, dtype: str) -> BiLM:
+    """A ``--compute-dtype`` format, or ``NONDETERMINISTIC``: float32, deterministic off."""
+    if dtype == NONDETERMINISTIC:
+        return bilm.set_compute_dtype("float32").set_deterministic(False)
+    return bilm.set_compute_dtype(dtype)
+
+
 def run_config(arch: str, batch: int, args: argparse.Namespace, dtype: str = "float32") -> Dict:
     """Time one (architecture, batch size, compute dtype) in this process; check it
     against float64."""
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentences = read_conllu_forms(args.conllu, args.limit)
-    bilm = bench_bilm(arch, sentences).set_compute_dtype(dtype)
+    bilm = set_format(bench_bilm(arch, sentences), dtype)
     rss_model = max_rss_mb()
     embed_all(bilm, sentences[: 2 * batch], batch, args.chunk, TokenCache())  # warm-up
     passes, cache = [], TokenCache()
@@ -316,6 +330,7 @@ def run_config(arch: str, batch: int, args: argparse.Namespace, dtype: str = "fl
 
 def ran_formats(dtype: str, bilm: BiLM) -> str:
     """The formats ``dtype`` runs here: one name, or "batches / single rows"."""
+    dtype = "float32" if dtype == NONDETERMINISTIC else dtype
     many, one = precision.formats(dtype, torch.device("cpu"), bilm.lstm.layers[0].w_hidden[0].numel())
     return many if many == one else f"{many} / {one}"
 
@@ -330,7 +345,7 @@ def run_latency(arch: str, args: argparse.Namespace, dtype: str = "float32") -> 
     torch.set_num_threads(args.threads)
     packed.ENABLED = not args.no_pack
     sentence = next(s for s in read_conllu_forms(args.conllu) if len(s) == LATENCY_LENGTH)
-    bilm = bench_bilm(arch, [sentence]).set_compute_dtype(dtype)
+    bilm = set_format(bench_bilm(arch, [sentence]), dtype)
     warm = TokenCache()
     Embedder(bilm, batch_size=1, cache=warm)([sentence])
     cold, cached, cold_cpu = [], [], []
@@ -425,6 +440,8 @@ def main() -> None:
     parser.add_argument("--no-pack", action="store_true", help="no pre-packed weight copies")
     parser.add_argument("--compute-dtype", nargs="+", default=["float32"], choices=precision.COMPUTE_DTYPES,
                         help="formats to time, each against float32 in the same run")
+    parser.add_argument("--nondeterministic", action="store_true",
+                        help="also time float32 with deterministic = false")
     args = parser.parse_args()
     if not args.conllu.exists():
         print(f"Skipping: {args.conllu} not found (pass --conllu PATH).")
@@ -433,6 +450,7 @@ def main() -> None:
     rates, bandwidths = [gemm_rate()], [read_bandwidth()]
     results, latencies = [], []
     dtypes = list(dict.fromkeys(["float32", *args.compute_dtype]))  # float32: the reference
+    dtypes += [NONDETERMINISTIC] if args.nondeterministic else []
     for arch in args.arch:
         for dtype in dtypes if args.latency_repeats else []:
             latencies.append(_in_subprocess(run_latency, arch, args, dtype))

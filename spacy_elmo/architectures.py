@@ -45,6 +45,7 @@ def build_elmo_model_v2(
     feature_cache_dtype: str = _SETTINGS.feature_cache_dtype,
     allow_random_weights: bool = _SETTINGS.allow_random_weights,
     compute_dtype: str = _SETTINGS.compute_dtype,
+    deterministic: bool = _SETTINGS.deterministic,
 ) -> Model[List[Doc], List[ElmoData]]:
     """An ELMo biLM reading docs; outputs one ElmoData (all L+1 layers) per doc.
 
@@ -89,6 +90,10 @@ def build_elmo_model_v2(
         float32 with a warning elsewhere); "int8" (CPU: int8 weights with a scale per
         row; pays for LSTMs of the original's size); "auto" (the faster per case).
         Speed and cosine to float32: bench/RESULTS.md. "float32".
+    deterministic (bool): on CPU in float32, a doc's vectors are the same bits whatever
+        else is in its batch, on any thread count and in any n_process worker. false:
+        single-row products take MKL's faster path (lone short docs, a batch's last
+        steps), and a doc's vectors depend on its batch within 1e-6. true.
     """
     values = locals()  # the arguments: ElmoOptions' settings, then ElmoSettings' fields
     options = ElmoOptions(**{name: values[name] for name in ElmoOptions.settings()})

@@ -150,3 +150,31 @@ def test_other_paths_stay_within_the_bound(bigger_bilm, monkeypatch):
     alone = bigger_bilm.embed([SENTENCE])[0]
     found = bigger_bilm.embed(_many_sentences()[:7] + [SENTENCE], batch_size=8)[7]
     numpy.testing.assert_allclose(found, alone, atol=1e-6, rtol=0)
+
+
+def test_the_opt_out_stays_within_the_bound_and_the_default_is_restored(bigger_bilm):
+    """deterministic = False: a lone sentence's single-row products run MKL's
+    matrix-vector product, so its vectors differ from the batched ones, within the
+    README's bound; switching back gives the default's bits again."""
+    batch = _many_sentences()[:7] + [SENTENCE]
+    alone = bigger_bilm.embed([SENTENCE])[0]
+    try:
+        bigger_bilm.set_deterministic(False)
+        fast_alone = bigger_bilm.embed([SENTENCE])[0]
+        fast_batched = bigger_bilm.embed(batch, batch_size=8)[7]
+    finally:
+        bigger_bilm.set_deterministic(True)
+    assert not numpy.array_equal(fast_alone, alone)  # it did take the other path
+    numpy.testing.assert_allclose(fast_alone, alone, atol=1e-6, rtol=0)
+    numpy.testing.assert_allclose(fast_batched, fast_alone, atol=1e-6, rtol=0)
+    numpy.testing.assert_array_equal(bigger_bilm.embed([SENTENCE])[0], alone)
+    numpy.testing.assert_array_equal(bigger_bilm.embed(batch, batch_size=8)[7], alone)
+
+
+def test_deterministic_model_setting_reaches_the_bilm(fixture_bilm):
+    from spacy_elmo.layers import ElmoModel, ElmoSettings, get_bilm
+
+    assert get_bilm(ElmoModel(fixture_bilm.options, ElmoSettings())).deterministic is True
+    model = ElmoModel(fixture_bilm.options, ElmoSettings(deterministic=False))
+    assert get_bilm(model).deterministic is False
+    assert all(not layer.deterministic for layer in get_bilm(model).lstm.layers)

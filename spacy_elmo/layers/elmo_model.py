@@ -35,6 +35,7 @@ class ElmoSettings:
     feature_cache_dtype: str = "float32"
     allow_random_weights: bool = False
     compute_dtype: str = "float32"
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         check_settings(self.feature_cache_bytes, self.feature_cache_dtype)
@@ -58,7 +59,8 @@ def ElmoModel(options: ElmoOptions, settings: ElmoSettings) -> Model[List[Doc], 
     """
     budget = 0 if settings.fine_tune else settings.feature_cache_bytes  # fine-tuned: never
     features = FeatureCache(budget, settings.feature_cache_dtype)
-    bilm = BiLM(options).set_compute_dtype(settings.compute_dtype).requires_grad_(settings.fine_tune)
+    bilm = (BiLM(options).set_compute_dtype(settings.compute_dtype)
+            .set_deterministic(settings.deterministic).requires_grad_(settings.fine_tune))
     bilm_layer = BiLMLayer(bilm, features=features)
     return Model(
         "elmo", forward, layers=[bilm_layer], refs={"bilm": bilm_layer},

@@ -47,6 +47,7 @@ class BiLM(nn.Module):
         self.register_buffer("initial_h", torch.zeros(L, 2, P))
         self.register_buffer("initial_c", torch.zeros(L, 2, C))
         self._compute_dtype = "float32"
+        self._deterministic = True
 
     @property
     def compute_dtype(self) -> str:
@@ -64,6 +65,21 @@ class BiLM(nn.Module):
         return self
 
     @property
+    def deterministic(self) -> bool:
+        """True (default): on CPU in float32 a sentence's vectors are the same bits alone,
+        in any batch and on any thread count (every product on oneDNN's packed weights).
+        False: products over a single row (a lone sentence, a batch's last steps) run
+        MKL's faster matrix-vector product, so a sentence's vectors depend on its batch
+        within float32 rounding (< 1e-6; the GPU's and reduced formats' bound)."""
+        return self._deterministic
+
+    def set_deterministic(self, deterministic: bool) -> "BiLM":
+        self._deterministic = bool(deterministic)
+        for layer in self.lstm.layers:
+            layer.deterministic = self._deterministic
+        return self
+
+    @property
     def output_dim(self) -> int:
         return self.options.output_dim
 
@@ -74,8 +90,10 @@ class BiLM(nn.Module):
     def inference_values(self) -> DerivedValues:
         """The store of derived values for one inference call (see ``derived``): kept
         across calls while this biLM is frozen and its tensors unchanged, else new."""
-        formats = tuple(layer.compute_dtype for layer in self.lstm.layers)
-        return self._derived.for_call(self, formats)
+        # what else shapes the derived values: the formats, and the single-row path of
+        # the shared first step
+        settings = tuple(layer.compute_dtype for layer in self.lstm.layers) + (self._deterministic,)
+        return self._derived.for_call(self, settings)
 
     def default_state(self, batch: int) -> List[State]:
         """The stored initial state, repeated for ``batch`` rows: L x (h, c)."""

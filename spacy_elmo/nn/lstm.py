@@ -46,6 +46,10 @@ class BiLstmLayer(nn.Module):
         # the number format of the matmuls without autograd (``precision.COMPUTE_DTYPES``);
         # set for the whole biLM by ``BiLM.set_compute_dtype``
         self.compute_dtype = "float32"
+        # False: float32 products over a single row run MKL's matrix-vector product
+        # (faster; the row's sums then differ from a batch's by float32 rounding, < 1e-6);
+        # set for the whole biLM by ``BiLM.set_deterministic``
+        self.deterministic = True
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -169,7 +173,8 @@ class BiLstmLayer(nn.Module):
         cached = derived.memo(self, "first_step")
         if not (cached and all(map(torch.equal, cached[0], key))):
             h1, c1 = h[:, :1].clone(), c[:, :1].clone()
-            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1], packs[d] and packs[d][0],
+            gates = [self._input_gates(key[0][d : d + 1], d, fmts[1],
+                                       packs[d][0] if packs[d] and self.deterministic else None,
                                        derived) for d in range(x.shape[0])]
             self._step(gates, h1, c1, packs, fmts, derived)
             cached = (key, h1, c1)
@@ -192,8 +197,9 @@ class BiLstmLayer(nn.Module):
                 h[d] = self._clip_h(precision.linear(fmt, self._cell_2g(z, c[d]), w_proj))
             return h
         # packed weights for any number of rows: a row's result does not depend on the
-        # others (see packed.linear); MKL's sums would
-        if packs[0] is not None and packs[0][1] is not None:
+        # others (see packed.linear); MKL's sums would, so a single row takes them only
+        # when not ``deterministic``
+        if packs[0] is not None and packs[0][1] is not None and (self.deterministic or h.shape[1] > 1):
             for d in range(len(gates)):
                 self._step_one_direction(gates[d], h[d], c[d], packs[d][1], packs[d][2], d)
             return h
