@@ -90,6 +90,56 @@ def test_int8_rows_do_not_depend_on_the_batch(fixture_bilm, sentences):
                for a, b, c in zip(batched, alone, shuffled))
 
 
+def test_int8_product_is_the_per_row_7_bit_quantized_product():
+    """linear_int8 against the quantization written out in float64: each input row
+    scaled by its max |x|, rounded to 7 bits (scale 1/63, zero point 64), each weight row
+    to int8 with its own scale; int32 sums; result times both scales, plus ``add``."""
+    torch.manual_seed(0)
+    weight = torch.randn(40, 24)
+    x = torch.randn(5, 24) * torch.tensor([[1e-3], [0.5], [1.0], [30.0], [1e4]])
+    add = torch.randn(5, 40)
+    w_scale = weight.abs().amax(1, keepdim=True).double() / 127
+    q_w = torch.round(weight.double() / w_scale)
+    x_scale = x.abs().amax(1, keepdim=True).double()
+    q_x = torch.round(x.double() / x_scale * 63)  # the zero point cancels out
+    expected = (q_x @ q_w.t()) * (x_scale / 63) * w_scale.t()
+    got = precision.linear_int8(x, precision.pack_int8(weight))
+    step = (x_scale / 63) * weight.abs().amax().double()  # one input step, one row's worth
+    assert ((got.double() - expected).abs() <= 1e-5 * expected.abs() + 1e-3 * step).all()
+    added = precision.linear_int8(x, precision.pack_int8(weight), add.clone())
+    assert torch.allclose(added, got + add, rtol=1e-6, atol=1e-6 * float(got.abs().max()))
+
+
+def test_int8_without_the_fixed_scale_op_gives_the_same_vectors(fixture_bilm, sentences,
+                                                                fresh_probes):
+    """Where torch lacks the fixed-scale product, the dynamic one with a range row
+    quantizes every row alike: the same vectors, bit for bit."""
+    fixture_bilm.set_compute_dtype("int8")
+    fast = fixture_bilm.embed(sentences, batch_size=16)
+    fresh_probes["int8_fixed_scale"] = False
+    fallback = fixture_bilm.embed(sentences, batch_size=16)
+    assert "int8_fixed_scale" in fresh_probes and fresh_probes["int8_fixed_scale"] is False
+    assert all(numpy.array_equal(a, b) for a, b in zip(fast, fallback))
+
+
+def test_reduced_cell_matches_the_lstm_equations():
+    """The reduced formats' cell (tanh as 2 sigmoid(2x) - 1, on z_g doubled by the
+    weights) against the equations in float64: within float32 rounding."""
+    from spacy_elmo.nn.lstm import BiLstmLayer
+
+    torch.manual_seed(1)
+    layer = BiLstmLayer(4, 6, 3, cell_clip=1.5)
+    z, c = torch.randn(5, 24) * 3, torch.randn(5, 6)
+    i, f, o, g = z.double().split(6, dim=1)
+    c_ref = (torch.sigmoid(f) * c.double() + torch.sigmoid(i) * torch.tanh(g)).clamp(-1.5, 1.5)
+    out_ref = torch.sigmoid(o) * torch.tanh(c_ref)
+    z2 = layer._double_g(z.t()).t()  # (4C, n) rows doubled, as the weights are
+    c_new = c.clone()
+    out = layer._cell_2g(z2.contiguous(), c_new)
+    assert (c_new.double() - c_ref).abs().max() < 1e-6
+    assert (out.double() - out_ref).abs().max() < 1e-6
+
+
 def test_reduced_copies_replace_the_float32_ones(fixture_bilm, sentences):
     fixture_bilm.requires_grad_(False)  # frozen: its store of derived values is kept
     fixture_bilm.embed(sentences[:4], batch_size=4)

@@ -9,7 +9,8 @@
 - "int8": the LSTM weights quantized to int8 with one scale per row of the (out, in)
   matrix (per output unit); each product quantizes its input on the fly, one scale per
   input row (dynamic quantization; 7-bit, so that AVX2's 16-bit pair sums cannot
-  saturate), accumulates in int32 and returns float32. Cell state and clips as above.
+  saturate), accumulates in int32 and returns float32. Cell state and clips as above,
+  each tanh computed as 2 sigmoid(2x) - 1 (``BiLstmLayer._cell_2g``, also for bfloat16).
   A row's result never depends on the other rows of the batch.
 - "auto": per case, the format measured fastest (``bench/RESULTS.md``): bfloat16 for
   several rows where the CPU has native bfloat16; else, for LSTMs whose recurrent
@@ -141,20 +142,56 @@ def pack_int8(weight: torch.Tensor):
     return torch.ops.quantized.linear_prepack(quantized, None)
 
 
-def linear_int8(x: torch.Tensor, packed) -> torch.Tensor:
-    """x (n, in) float32 @ the int8 weight: (n, out) float32.
+def linear_int8(x: torch.Tensor, packed, add: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """x (n, in) float32 @ the int8 weight [+ add (n, out) or (out,)]: (n, out) float32;
+    an (n, out) ``add`` holds the result (it is overwritten).
 
-    The engine quantizes its whole input with one scale, from the input's min and max:
-    each row is first scaled to max |x| = 1 and one constant row fixes the range to
-    [-64/63, 1] (with 7 bits, scale 1/63 and zero point 64 exactly), so every row is
-    quantized alike, with its own scale, whatever else is in the batch.
+    Each row is quantized with its own scale, whatever else is in the batch: scaled to
+    max |x| = 1, then quantized with the fixed scale 1/63 and zero point 64 (7 bits,
+    values in [1, 127]); the int32 sums come back as float32 and are multiplied by the
+    row's scale, ``add`` added in the same pass.
     """
-    n, width = x.shape
-    rows = x.new_empty(n + 1, width)
-    scale = torch.linalg.vector_norm(x, float("inf"), dim=1, keepdim=True).clamp_min_(_TINY)
-    torch.div(x, scale, out=rows[:n])
-    rows[n] = _range_row(width, x.device)
-    return torch.ops.quantized.linear_dynamic(rows, packed, _REDUCE_RANGE)[:n].mul_(scale)
+    scale = x.abs().amax(dim=1, keepdim=True).clamp_min_(_TINY)
+    out = _int8_product(x / scale, packed)
+    if add is None:
+        return out.mul_(scale)
+    if add.dim() == 1:  # a bias: into the product's own buffer
+        return torch.addcmul(add, out, scale, out=out)
+    return add.addcmul_(out, scale)
+
+
+def _int8_product(rows: torch.Tensor, packed) -> torch.Tensor:
+    """rows (n, in), each with max |x| <= 1, quantized with scale 1/63 and zero point 64,
+    @ the int8 weight: (n, out) float32 (before the rows' scales)."""
+    if _probe("int8_fixed_scale", _fixed_scale_works):
+        return _fixed_scale_product(rows, packed)
+    return _range_row_product(rows, packed)
+
+
+def _fixed_scale_product(rows: torch.Tensor, packed) -> torch.Tensor:
+    # fbgemm's linear with the input's quantization given: no pass for its min and max
+    return torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+        rows, 1.0 / 63.0, 64, packed)
+
+
+def _range_row_product(rows: torch.Tensor, packed) -> torch.Tensor:
+    """Where the fixed-scale op is missing: the engine's dynamic product quantizes its
+    whole input with one scale from its min and max; one constant row fixes that range
+    to [-64/63, 1] (7 bits: scale 1/63, zero point 64 exactly), so every row is
+    quantized as ``_fixed_scale_product`` does."""
+    n, width = rows.shape
+    padded = torch.cat([rows, _range_row(width, rows.device).unsqueeze(0)])
+    return torch.ops.quantized.linear_dynamic(padded, packed, _REDUCE_RANGE)[:n]
+
+
+def _fixed_scale_works() -> bool:
+    """Whether the fixed-scale op exists and gives the dynamic product's results."""
+    try:
+        weight = pack_int8(torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -0.7]]))
+        rows = torch.tensor([[1.0, -0.25], [0.5, 1.0]])
+        return torch.equal(_fixed_scale_product(rows, weight), _range_row_product(rows, weight))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
 
 
 _TINY = torch.finfo(torch.float32).tiny
@@ -174,14 +211,15 @@ def linear(
     fmt: str, x: torch.Tensor, weight, bias: Optional[torch.Tensor] = None,
     add: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """x (n, in) float32 @ ``weight`` as ``pack(fmt, ...)`` made it, [+ bias] [+ add]:
-    (n, out) float32."""
+    """x (n, in) float32 @ ``weight`` as ``pack(fmt, ...)`` made it, [+ bias (out,)]
+    [+ add (n, out), which then holds the result]: (n, out) float32."""
     if fmt == "int8":
-        out = linear_int8(x, weight)
-    elif bf16_native(x.device):
+        out = linear_int8(x, weight, add if add is not None else bias)
+        return out if add is None or bias is None else out.add_(bias)
+    if bf16_native(x.device):
         out = torch.mm(x.to(torch.bfloat16), weight).float()
     else:  # EMULATE_BF16: bfloat16 products are exact in float32; result rounded as bf16
         out = torch.mm(x.to(torch.bfloat16).float(), weight.float()).to(torch.bfloat16).float()
     if bias is not None:
         out.add_(bias)
-    return out if add is None else out.add_(add)
+    return out if add is None else add.add_(out)
