@@ -248,7 +248,6 @@ class Errors(metaclass=_WithCodes):
         "model folder, or an ELMoForManyLangs .zip."
     )
     E820 = "Cannot write to the cache folder {path}: {error}. Set SPACY_ELMO_CACHE to a writable folder."
-    E821 = "Unknown spaCy language '{lang}' (--lang): use a code spaCy knows, e.g. en, de, zh or xx."
     E822 = "Give a NAME: python -m spacy_elmo download --list shows the published models."
     E823 = "{what} would expand to {size} bytes, more than {limit}: refused. Nothing was kept."
 

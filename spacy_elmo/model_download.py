@@ -29,7 +29,7 @@ from .elmo_format import load_allennlp, read_options
 from .errors import Errors
 from .fetch import fetch, file_sha256
 from .model_archive import extract_model, check_zip
-from .languages import check_segmenter
+from .languages import check_lang, check_segmenter
 from .model_cache import cache_dir
 from .model_files import OPTIONS_NAME, WEIGHTS_NAME
 from .output_file import exclusive_lock
@@ -309,10 +309,7 @@ def _check_output(output: Path) -> None:
 @functools.lru_cache(maxsize=None)
 def _check_lang(lang: str, segmenter: Optional[str]) -> None:
     """The pipeline's language and segmenter can be built (checked before downloading)."""
-    try:
-        spacy.util.get_lang_class(lang)
-    except ImportError:
-        raise ValueError(Errors.E821.format(lang=lang)) from None
+    check_lang(lang)  # E425, as convert, pretrain and vocab say it
     check_segmenter(segmenter, lang)
     config = {"nlp": {"tokenizer": {"segmenter": segmenter}}} if segmenter else {}
     try:  # some tokenizers need a package of their own (ja: SudachiPy, zh jieba: jieba, ...)

@@ -280,3 +280,23 @@ def test_a_run_in_progress_keeps_its_text(tmp_path, published):
     with run_lock(run):
         assert "[E334]" in run_cli(published, task, tmp_path / "out", "--resume")
     assert (run / "corpus" / "train.txt").read_text() == "the other run's words\n"
+
+
+@pytest.mark.slow  # starts a process
+def test_adapt_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, published, ewt_blocks):
+    """A write that fails (here a file-size limit: EFBIG, as a full disk's ENOSPC) is one
+    coded line, and a new adaptation leaves no file behind."""
+    from .run_helpers import ENV, limit_file_size
+
+    train = conllu_docbin(ewt_blocks[:40], tmp_path / "train.spacy")
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "spacy_elmo", "adapt", str(published), str(train),
+               str(output), "--steps", "4", "--silent"] + [
+        f"--{k}={v}" for k, v in SMALL.items()]
+    run = subprocess.run(command, env=ENV, capture_output=True, text=True,
+                         preexec_fn=limit_file_size(100_000))  # text, vocab, config; no checkpoint
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stdout + run.stderr, run.stderr[-3000:]
+    checkpoint = output / "run" / "checkpoints" / "step-00000001.pt"
+    assert f"[E510] Could not write {checkpoint}: File too large" in " ".join(run.stdout.split())
+    assert not output.exists()

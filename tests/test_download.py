@@ -398,7 +398,7 @@ def test_a_sha256_mismatch(mirror, cache):
     (["small", "--base-url", "ftp://mirror/"], "E813"),
     (["http://127.0.0.1:9/x_weights.hdf5", "--base-url", "http://127.0.0.1:9/"], "E814"),
     (["small", "OUT", "--no-convert"], "E818"),
-    (["small", "--lang", "qq"], "E821"),
+    (["small", "--lang", "qq"], "E425"),
     (["small", "--segmenter", "jieba"], "E720"),
     ([], "E822"),
 ])
