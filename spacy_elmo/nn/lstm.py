@@ -12,6 +12,9 @@ State = Tuple[torch.Tensor, torch.Tensor]
 # Rows per input-to-gate matmul without autograd (large enough to run at the full
 # matmul rate, small enough that the scratch gates stay a few tens of MB).
 GATE_CHUNK_ROWS = 256
+# The same for int8, whose products are read back faster from a smaller scratch: 128
+# rows run its steps 6% faster than 256 (original size, batch 32; float32: no change).
+INT8_GATE_CHUNK_ROWS = 128
 
 
 class BiLstmLayer(nn.Module):
@@ -133,7 +136,8 @@ class BiLstmLayer(nn.Module):
         packs = [self._packed_weights(d, derived) if fmts[0] == "float32" else None
                  for d in range(n_dir)]
         start = self._shared_first_step(x, h, c, out, batch_sizes, packs, fmts, derived)
-        for steps_in_chunk in _gate_chunks(batch_sizes[start:]):
+        chunk_rows = INT8_GATE_CHUNK_ROWS if fmts[0] == "int8" else GATE_CHUNK_ROWS
+        for steps_in_chunk in _gate_chunks(batch_sizes[start:], chunk_rows):
             t0 = start
             start += len(steps_in_chunk)
             # gates[d]: (rows, 4C), the active rows of steps t0.., one step after another
@@ -269,12 +273,12 @@ class BiLstmLayer(nn.Module):
         return h
 
 
-def _gate_chunks(batch_sizes: Sequence[int]) -> List[Sequence[int]]:
-    """Split the steps into runs of about GATE_CHUNK_ROWS active rows (at least one step)."""
+def _gate_chunks(batch_sizes: Sequence[int], chunk_rows: int) -> List[Sequence[int]]:
+    """Split the steps into runs of about ``chunk_rows`` active rows (at least one step)."""
     chunks, start, rows = [], 0, 0
     for t, n in enumerate(batch_sizes):
         rows += n
-        if rows >= GATE_CHUNK_ROWS or t == len(batch_sizes) - 1:
+        if rows >= chunk_rows or t == len(batch_sizes) - 1:
             chunks.append(batch_sizes[start : t + 1])
             start, rows = t + 1, 0
     return chunks
