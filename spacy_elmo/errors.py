@@ -358,6 +358,7 @@ class Errors(metaclass=_WithCodes):
         "ELMoForManyLangs biLM's char.dic and word.dic come from the model it continues "
         "(python -m spacy_elmo adapt MODEL TRAIN OUTPUT sets both)."
     )
+    E371 = "--patience must be a positive integer, found {patience}."
 
     # spaCy component "elmo" (pipeline_component, layers, convert): E100-E199
     E100 = "Component '{name}': dtype must be 'float32' or 'float16', found '{dtype}'."

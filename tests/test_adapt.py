@@ -167,6 +167,32 @@ def test_a_chinese_pipeline_keeps_its_word_segmenter(tmp_path):
                            source["lstm.layers.0.w_input"])
 
 
+def test_dev_text_chooses_the_steps(tmp_path, published, ewt_blocks):
+    """With --dev, one pass over TRAIN's words at a time; a pass that does not lower the
+    dev perplexity ends it (patience 1); OUTPUT holds the best pass's biLM."""
+    train = conllu_docbin(ewt_blocks[:12], tmp_path / "train.spacy")
+    dev = conllu_docbin(ewt_blocks[200:230], tmp_path / "dev.spacy")
+    result = adapt(published, train, tmp_path / "out", steps=60, dev=dev, overrides=SMALL,
+                   silent=True, patience=1)
+    # a pass reads the 12 sentences' words and ends: batch 4 x unroll 10 targets a step
+    size = -(-(n_words(ewt_blocks[:12]) + 12) // 40)
+    assert result.warmup_steps == size  # one pass, less than a quarter of 60
+    passes = [r for r in srsly.read_jsonl(result.run_dir / "log.jsonl") if r.get("event") == "pass"]
+    assert [r["step"] for r in passes] == [size * (k + 2) for k in range(len(passes))]
+    best = min(passes, key=lambda r: r["dev_average"])
+    assert passes[-1]["dev_average"] >= best["dev_average"] and passes[-1]["step"] < 60
+    assert [r["step"] > best["step"] for r in passes].count(True) == 1  # patience 1
+    assert result.best_step == best["step"]
+    assert result.after["average"] == pytest.approx(best["dev_average"], rel=1e-9)
+    assert result.after["average"] < result.before["average"]
+    chosen = load_checkpoint(result.run_dir / "checkpoints" / f"step-{best['step']:08d}.pt")
+    output = bilm_from_directory(result.pipeline).state_dict()
+    assert all(torch.equal(chosen["model"][f"bilm.{name}"], value) for name, value in output.items())
+    last = load_allennlp(result.run_dir / "final" / "options.json",
+                         result.run_dir / "final" / "weights.hdf5").state_dict()
+    assert not torch.equal(last["lstm.layers.0.w_input"], output["lstm.layers.0.w_input"])
+
+
 def test_adapt_a_converted_pipeline(tmp_path, published):
     """A pipeline from `convert` (no softmax): its language, a new softmax, a pipeline out."""
     pipeline = convert_to_pipeline(published / "options.json", published / "weights.hdf5",
@@ -265,6 +291,7 @@ def test_errors_are_one_coded_line(tmp_path, published):
     assert "[E360]" in run_cli(published, tmp_path / "missing", tmp_path / "o2")
     assert "[E364]" in run_cli(EFML_FIXTURES, task, tmp_path / "o3")  # no model there
     assert "[E368]" in run_cli(published, task, tmp_path / "o4", "--steps", "1")
+    assert "[E371]" in run_cli(published, task, tmp_path / "o4", "--dev", task, "--patience", "0")
     assert "[E364]" in run_cli(tmp_path / "taken", task, tmp_path / "o5")
     # failed new adaptations leave nothing behind
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4", "o5"))

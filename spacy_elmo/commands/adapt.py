@@ -17,8 +17,9 @@ def adapt_cli(
     model: Path = Arg(..., help="Pipeline with an 'elmo' component, pretraining output, folder with options.json + weights.hdf5, or ELMoForManyLangs model folder"),
     train: Path = Arg(..., help="The task's training data: .spacy or text file(s), or a folder of them"),
     output: Path = Arg(..., help="Pipeline to write (usable as --paths.elmo); the run goes to OUTPUT/run"),
-    steps: int = Opt(1000, "--steps", "-n", help="Optimizer steps, the softmax warm-up included"),
-    dev: Optional[Path] = Opt(None, "--dev", "-d", help="Held-out text (.spacy, text, folder): perplexity before and after"),
+    steps: int = Opt(1000, "--steps", "-n", help="Optimizer steps, the softmax warm-up included (at most, with --dev)"),
+    dev: Optional[Path] = Opt(None, "--dev", "-d", help="Held-out text (.spacy, text, folder): perplexity before and after, and the number of steps chosen on it"),
+    patience: int = Opt(2, "--patience", help="With --dev: passes over TRAIN's words without a lower dev perplexity before stopping"),
     resume: bool = Opt(False, "--resume", "-r", help="Continue the run in OUTPUT from its checkpoint"),
     force: bool = Opt(False, "--force", "-F", help="Start over, replacing the run in OUTPUT"),
     silent: bool = Opt(False, "--silent", "-s", help="No progress bar or messages"),
@@ -28,7 +29,9 @@ def adapt_cli(
 
     Continued pretraining, as the ELMo paper's appendix A.1. Only the words of TRAIN are read, sentence by sentence where its docs mark
     sentences. A model without an LM softmax first gets one over TRAIN's words,
-    trained while the biLM is frozen. Pretraining settings are overridden as in
+    trained while the biLM is frozen. With --dev, training goes one pass over
+    TRAIN's words at a time and stops when --patience passes do not lower the dev
+    perplexity; OUTPUT is the best pass's. Pretraining settings are overridden as in
     `pretrain`: --training.batch_size 32 --training.learning_rate 0.1.
     """
     from ..config_overrides import parse_overrides
@@ -40,7 +43,7 @@ def adapt_cli(
     overrides = parse_overrides(ctx.args)
     try:
         result = adapt(model, train, output, steps=steps, dev=dev, overrides=overrides,
-                       resume=resume, force=force, silent=silent)
+                       resume=resume, force=force, silent=silent, patience=patience)
     except (NonFiniteLoss, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError, WriteFailed) as err:
         msg.fail(str(err), exits=1)
@@ -53,7 +56,8 @@ def adapt_cli(
         msg.info(f"New softmax: {result.warmup_steps} warm-up steps with the biLM frozen")
     if result.after is not None:
         print(f"Held-out perplexity on {dev}: {_ppl(result.before)} before, "
-              f"{_ppl(result.after)} after ({result.after['n_tokens']} tokens per direction)")
+              f"{_ppl(result.after)} after step {result.best_step}, the best pass "
+              f"({result.after['n_tokens']} tokens per direction)")
     msg.good("Saved the adapted pipeline", str(result.pipeline))
 
 
